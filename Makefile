@@ -1,0 +1,61 @@
+# The book's two commands: `make book` builds the site, `make test` runs every test.
+# Everything they need (virtual environment, pinned packages, vendored front-end assets) is set up on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := book
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HTML := _build/html
+VENDOR := _assets/vendor
+# Where pytest and the build leave their logs and screenshots.
+BOOK_LOG := _build/book.log
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: book test lint unit browser bench serve clean
+
+$(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# MathJax, require.js and the ipywidgets HTML manager, copied from npm packages into the site.s static files (_assets/vendor).
+$(VENDOR)/.copied: node_modules/.installed
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax $(VENDOR)/html-manager
+	cp -r node_modules/mathjax/es5/. $(VENDOR)/mathjax/
+	cp node_modules/requirejs/require.js $(VENDOR)/require.js
+	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f \
+	  ! -name 'embed.js*' ! -name 'libembed-amd.js' ! -name '*.map' -exec cp {} $(VENDOR)/html-manager/ \;
+	touch $@
+
+book: $(BIN)/.installed $(VENDOR)/.copied
+	mkdir -p _build
+	LIB_BOOK_BUILD=1 LIB_PROGRESS=0 $(BIN)/jupyter-book build . --builder html -W --keep-going 2>&1 | tee $(BOOK_LOG)
+	@echo "The book is built: open $(CURDIR)/$(HTML)/index.html (or run 'make serve')."
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check lib tests benchmarks
+
+unit: $(BIN)/.installed
+	$(PYTEST) tests -m "not browser and not book"
+
+browser: $(BIN)/.installed
+	$(PYTEST) tests -m "browser or book"
+
+test: lint unit book browser
+
+bench: $(BIN)/.installed
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+serve:
+	@test -f $(HTML)/index.html || { echo "Run 'make book' first."; exit 1; }
+	$(BIN)/python -m http.server --directory $(HTML) --bind 127.0.0.1 8000
+
+clean:
+	rm -rf _build $(VENDOR) node_modules .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Tested code behind the book *Optimization for deep learning, interactively*."""
