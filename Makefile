@@ -40,7 +40,7 @@ book: $(BIN)/.installed $(VENDOR)/.copied
 	@echo "The book is built: open $(CURDIR)/$(HTML)/index.html (or run 'make serve')."
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check lib tests benchmarks
+	$(BIN)/ruff check lib tests benchmarks tools _ext
 
 unit: $(BIN)/.installed
 	$(PYTEST) tests -m "not browser and not book"
