@@ -42,8 +42,10 @@ book: $(BIN)/.installed $(VENDOR)/.copied
 lint: $(BIN)/.installed
 	$(BIN)/ruff check lib tests benchmarks tools _ext
 
+# Two pytest workers with one BLAS/torch thread each: the machine has two cores, and oversubscribed threads
+# make linear algebra several times slower.
 unit: $(BIN)/.installed
-	$(PYTEST) tests -m "not browser and not book"
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTEST) -n 2 tests -m "not browser and not book"
 
 browser: $(BIN)/.installed
 	$(PYTEST) tests -m "browser or book"
