@@ -1,0 +1,511 @@
+r"""``torch.optim.Optimizer`` subclasses that are thin loops over the update rules of :mod:`lib.rules`.
+
+:class:`SGD`, :class:`Adagrad`, :class:`RMSprop`, :class:`Adam` and :class:`AdamW` take ``torch.optim``'s
+constructor arguments with its defaults, raise its ``ValueError`` messages for bad values and give its numbers
+(to rounding: in float64 the relative difference stays far below 1e-10 over thousands of steps).
+:class:`EWMAMomentum`, :class:`LeeMomentum` and :class:`LeeRMSProp` are the course's conventions, which torch
+does not have.
+
+Each optimizer applies, for every parameter :math:`\theta` with a gradient,
+
+.. math:: g \leftarrow \pm\nabla_\theta L\; (+\, \lambda\theta), \qquad
+    (\text{step}, s) \leftarrow \text{update}(g, s, \theta; \eta, \ldots), \qquad \theta \leftarrow \theta + \text{step}
+
+where the sign is ``-`` for ``maximize=True`` and :math:`\lambda\theta` is torch's L2 ``weight_decay`` (the
+decoupled decay of AdamW is part of its rule). The loop calls the rule with ``inplace=True``: the state arrays
+are updated where they are, as ``torch.optim`` does, and the step is added with ``p.add_(step)``. The one cost
+left over ``torch.optim``'s per-tensor loop is that the step exists as a tensor before it is added (torch fuses
+that last multiply or divide into the parameter update): plain SGD takes about twice torch's time per step,
+the adaptive optimizers about 1.1-1.3 times (``benchmarks/optim_step.py``).
+
+Per-parameter state lives in ``self.state[p]`` as the rule's named-tuple fields stored by name (``t`` as a
+Python int, the others as tensors shaped like ``p``), created lazily at the first step, so ``state_dict()`` and
+``load_state_dict()`` work as for any torch optimizer and resume bit-identically. The field names are the
+rules' (``m``, ``v``, ...), not torch's (``exp_avg``, ...), so a ``torch.optim`` state dict does not load
+here, nor the reverse.
+
+Options of ``torch.optim`` about *how* to run rather than *what* to compute: ``foreach`` and ``fused`` are
+accepted and ignored (there is one per-tensor loop; torch's ``RuntimeError`` when both are true is kept);
+``capturable`` (CUDA graphs) and ``differentiable`` (autograd through the step) are accepted when false and
+rejected with a ``ValueError`` when true. Sparse gradients raise a ``RuntimeError``. Complex
+parameters are updated as real views ``(..., 2)``, as torch's Adagrad, RMSprop and Adam do.
+
+References:
+    PyTorch documentation, ``torch.optim`` (torch 2.13), https://pytorch.org/docs/stable/optim.html
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from lib import rules
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "EWMAMomentum", "LeeMomentum", "LeeRMSProp"]
+
+
+def _to_scalar(x):
+    # torch's convention: a 1-element tensor hyperparameter is used as a 0-d tensor
+    return x.squeeze() if isinstance(x, Tensor) and x.dim() != 0 else x
+
+
+def _check_flags(name, *, fused=None, foreach=None, **unsupported):
+    # torch's own checks of fused, then what this per-tensor loop cannot do (autograd through the step, CUDA graphs)
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    for flag, value in unsupported.items():
+        if value:
+            raise ValueError(f"lib.optim.{name} does not support {flag}={value}: it runs one per-tensor loop")
+
+
+class _RuleOptimizer(Optimizer):
+    """The loop shared by every optimizer here: per-group rule, per-parameter state, ``theta += step``."""
+
+    def _rule(self, group) -> tuple[Callable, Callable, type, dict]:
+        """``(init, update, State, hparams)`` of the rule that this param group runs."""
+        raise NotImplementedError
+
+    def _l2(self, group):
+        """The L2 coefficient added to the gradient (torch's coupled ``weight_decay``)."""
+        return group.get("weight_decay", 0)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform a single optimization step.
+
+        Args:
+            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            init, update, State, hparams = self._rule(group)
+            fields = State._fields
+            eta = _to_scalar(group["lr"])
+            maximize, weight_decay = group.get("maximize", False), self._l2(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"lib.optim.{type(self).__name__} does not support sparse gradients")
+                g = -p.grad if maximize else p.grad
+                if weight_decay != 0:
+                    g = g.add(p, alpha=weight_decay)
+                theta = p
+                if torch.is_complex(p):
+                    theta, g = torch.view_as_real(p), torch.view_as_real(g)
+                state = self.state[p]
+                if any(f not in state for f in fields):
+                    state.update(init(theta)._asdict())
+                step, new = update(g, State._make(state[f] for f in fields), theta, eta=eta, inplace=True, **hparams)
+                theta.add_(step)
+                state.update(zip(fields, new, strict=True))
+        return loss
+
+
+class SGD(_RuleOptimizer):
+    r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum, as ``torch.optim.SGD``.
+
+    .. math::
+        b^1 = g^1, \quad b^t = \mu b^{t-1} + (1-\tau) g^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\, (g^t + \mu b^t \text{ if Nesterov else } b^t)
+
+    and :math:`\theta^{t+1} = \theta^t - \eta g^t` without momentum (:func:`lib.rules.momentum_update`,
+    :func:`lib.rules.gd_update`). ``momentum`` is :math:`\mu`, ``dampening`` :math:`\tau`.
+
+    References:
+        B. T. Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
+        I. Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML 2013.
+        PyTorch documentation, ``torch.optim.SGD``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float | Tensor = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        _check_flags("SGD", fused=fused, foreach=foreach, differentiable=differentiable)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        if group["momentum"] == 0:
+            return rules.gd_init, rules.gd_update, rules.GDState, {}
+        hparams = {"mu": group["momentum"], "dampening": group["dampening"], "nesterov": group["nesterov"]}
+        return rules.momentum_init, rules.momentum_update, rules.MomentumState, hparams
+
+
+class Adagrad(_RuleOptimizer):
+    r"""Adagrad, as ``torch.optim.Adagrad`` (:func:`lib.rules.adagrad_update`).
+
+    .. math::
+        s^t = s_0 + \sum_{k \le t} (g^k)^2, \qquad
+        \theta^{t+1} = \theta^t - \frac{\eta}{1 + (t-1)\,\text{lr\_decay}}\; \frac{g^t}{\sqrt{s^t} + \epsilon}
+
+    with :math:`s_0` = ``initial_accumulator_value``. Unlike torch, the state is created at the first step, not
+    in the constructor.
+
+    References:
+        J. Duchi, E. Hazan and Y. Singer, "Adaptive subgradient methods for online learning and stochastic
+        optimization", JMLR 12, 2011.
+        PyTorch documentation, ``torch.optim.Adagrad``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_flags("Adagrad", fused=fused, foreach=foreach, differentiable=differentiable)
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        hparams = {
+            "lr_decay": group["lr_decay"],
+            "initial_accumulator_value": group["initial_accumulator_value"],
+            "eps": group["eps"],
+        }
+        return rules.adagrad_init, rules.adagrad_update, rules.AdagradState, hparams
+
+
+class RMSprop(_RuleOptimizer):
+    r"""RMSProp, as ``torch.optim.RMSprop`` (:func:`lib.rules.rmsprop_update`).
+
+    .. math::
+        v^t = \alpha v^{t-1} + (1-\alpha)(g^t)^2, \qquad
+        \sigma^t = \sqrt{v^t \,(-\, (\bar g^t)^2 \text{ if centered})} + \epsilon, \qquad
+        \theta^{t+1} = \theta^t - \eta\, g^t / \sigma^t
+
+    with, for ``momentum`` :math:`\mu > 0`, :math:`b^t = \mu b^{t-1} + g^t/\sigma^t` and
+    :math:`\theta^{t+1} = \theta^t - \eta\, b^t`.
+
+    References:
+        T. Tieleman and G. Hinton, *Neural Networks for Machine Learning*, Coursera, lecture 6.5, 2012.
+        A. Graves, "Generating sequences with recurrent neural networks", arXiv:1308.0850, 2013 (centered).
+        PyTorch documentation, ``torch.optim.RMSprop``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_flags("RMSprop", capturable=capturable, differentiable=differentiable)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "capturable": capturable,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        hparams = {
+            "alpha": group["alpha"],
+            "eps": group["eps"],
+            "centered": group["centered"],
+            "momentum": group["momentum"],
+        }
+        return rules.rmsprop_init, rules.rmsprop_update, rules.RMSpropState, hparams
+
+
+class Adam(_RuleOptimizer):
+    r"""Adam (optionally AMSGrad, or AdamW's decoupled weight decay), as ``torch.optim.Adam``.
+
+    .. math::
+        m^t = \beta_1 m^{t-1} + (1-\beta_1) g^t, \quad v^t = \beta_2 v^{t-1} + (1-\beta_2)(g^t)^2, \quad
+        \theta^{t+1} = \theta^t - \eta\, \frac{m^t / (1-\beta_1^t)}{\sqrt{v^t / (1-\beta_2^t)} + \epsilon}
+
+    (:func:`lib.rules.adam_update`; with ``decoupled_weight_decay=True``, :func:`lib.rules.adamw_update`).
+
+    References:
+        D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.
+        S. J. Reddi, S. Kale and S. Kumar, "On the convergence of Adam and beyond", ICLR 2018 (AMSGrad).
+        PyTorch documentation, ``torch.optim.Adam``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor):
+            if foreach and not capturable:
+                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+            if lr.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not (
+            (isinstance(betas[0], float) and isinstance(betas[1], float))
+            or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+        ):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, beta in enumerate(betas):
+            if isinstance(beta, Tensor):
+                if not capturable and foreach:
+                    raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
+                if beta.numel() != 1:
+                    raise ValueError(f"Tensor betas[{i}] must be 1-element")
+        _check_flags(
+            type(self).__name__, fused=fused, foreach=foreach, capturable=capturable, differentiable=differentiable
+        )
+        defaults = {
+            "lr": lr,
+            "betas": tuple(map(_to_scalar, betas)),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], "amsgrad": group["amsgrad"]}
+        if group["decoupled_weight_decay"]:
+            hparams["weight_decay"] = group["weight_decay"]
+            return rules.adam_init, rules.adamw_update, rules.AdamState, hparams
+        return rules.adam_init, rules.adam_update, rules.AdamState, hparams
+
+    def _l2(self, group):
+        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW`` (:func:`lib.rules.adamw_update`).
+
+    .. math::
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, \frac{\hat m^t}{\sqrt{\hat v^t} + \epsilon}
+
+    References:
+        I. Loshchilov and F. Hutter, "Decoupled weight decay regularization", ICLR 2019.
+        PyTorch documentation, ``torch.optim.AdamW``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+        )
+
+
+def _check_lr(lr):
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_unit(name, value):
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"Invalid {name} value: {value}")
+
+
+class EWMAMomentum(_RuleOptimizer):
+    r"""Momentum in Andrew Ng's convention (:func:`lib.rules.ewma_momentum_update`).
+
+    .. math::
+        v^t = \beta v^{t-1} + (1-\beta)\, g^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\, v^t \quad\text{or, with bias correction,}\quad
+        \theta^{t+1} = \theta^t - \eta\, \frac{v^t}{1-\beta^t}
+
+    ``EWMAMomentum(params, lr, beta)`` follows the same path as ``torch.optim.SGD(params, lr * (1 - beta),
+    momentum=beta)``.
+
+    References:
+        A. Ng, *Improving Deep Neural Networks*, deeplearning.ai course 2, week 2, "Gradient descent with
+        momentum".
+    """
+
+    def __init__(self, params, lr: float, beta: float = 0.9, bias_correction: bool = False) -> None:
+        _check_lr(lr)
+        _check_unit("beta", beta)
+        super().__init__(params, {"lr": lr, "beta": beta, "bias_correction": bias_correction})
+
+    def _rule(self, group):
+        hparams = {"beta": group["beta"], "bias_correction": group["bias_correction"]}
+        return rules.ewma_momentum_init, rules.ewma_momentum_update, rules.EWMAMomentumState, hparams
+
+
+class LeeMomentum(_RuleOptimizer):
+    r"""Momentum in Hung-yi Lee's convention (:func:`lib.rules.lee_momentum_update`).
+
+    .. math:: m^0 = 0, \qquad m^{t+1} = \lambda m^t - \eta\, g^t, \qquad \theta^{t+1} = \theta^t + m^{t+1}
+
+    With a constant learning rate it follows the same path as ``torch.optim.SGD(params, lr, momentum=lam)``;
+    after a change of ``lr`` (a schedule) it does not: the buffer keeps each past gradient scaled by the
+    learning rate it arrived with.
+
+    References:
+        Hung-yi Lee, *Machine Learning 2021/2022*, lecture "類神經網路訓練不起來怎麼辦 (二): 批次與動量".
+    """
+
+    def __init__(self, params, lr: float, lam: float = 0.9) -> None:
+        _check_lr(lr)
+        _check_unit("lam", lam)
+        super().__init__(params, {"lr": lr, "lam": lam})
+
+    def _rule(self, group):
+        return rules.lee_momentum_init, rules.lee_momentum_update, rules.LeeMomentumState, {"lam": group["lam"]}
+
+
+class LeeRMSProp(_RuleOptimizer):
+    r"""RMSProp in Hung-yi Lee's :math:`\sigma` form (:func:`lib.rules.lee_rmsprop_update`).
+
+    .. math::
+        \sigma^0 = |g^0|, \qquad \sigma^t = \sqrt{\alpha (\sigma^{t-1})^2 + (1-\alpha)(g^t)^2}, \qquad
+        \theta^{t+1} = \theta^t - \frac{\eta}{\sigma^t + \epsilon}\, g^t
+
+    References:
+        Hung-yi Lee, *Machine Learning 2021/2022*, lecture "類神經網路訓練不起來怎麼辦 (三): 自動調整學習速率".
+        T. Tieleman and G. Hinton, *Neural Networks for Machine Learning*, lecture 6.5, 2012.
+    """
+
+    def __init__(self, params, lr: float, alpha: float = 0.9, eps: float = 1e-8) -> None:
+        _check_lr(lr)
+        _check_unit("alpha", alpha)
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
+
+    def _rule(self, group):
+        hparams = {"alpha": group["alpha"], "eps": group["eps"]}
+        return rules.lee_rmsprop_init, rules.lee_rmsprop_update, rules.LeeRMSPropState, hparams
