@@ -186,6 +186,36 @@ class _HVP:
             hv = torch.autograd.grad(gv, self.params, retain_graph=True, allow_unused=True, materialize_grads=True)
         return torch.cat([h.detach().reshape(-1) for h in hv])
 
+    def rows(self, V: torch.Tensor) -> torch.Tensor:
+        """The products :math:`H v_i` for the rows :math:`v_i` of ``V``, in one batched backward pass (vmap)."""
+        # Gradient blocks that are constant (parameters the loss ignores, or enters linearly) add nothing to H.
+        blocks = [
+            (gi, c.to(device=p.device, dtype=p.dtype).reshape(-1, *p.shape))
+            for gi, c, p in zip(self.g, torch.split(V, self.sizes, dim=1), self.params, strict=True)
+            if gi.requires_grad
+        ]
+        if not blocks:  # the loss is linear in params: H = 0
+            return torch.zeros(V.shape, dtype=self.g[0].dtype, device=self.device)
+        with torch.enable_grad():
+            hv = torch.autograd.grad(
+                [gi for gi, _ in blocks],
+                self.params,
+                grad_outputs=[c for _, c in blocks],
+                retain_graph=True,
+                allow_unused=True,
+                is_grads_batched=True,
+            )
+        rows = V.shape[0]
+        return torch.cat(
+            [
+                torch.zeros((rows, p.numel()), dtype=V.dtype, device=self.device)
+                if h is None
+                else h.detach().reshape(rows, -1)
+                for h, p in zip(hv, self.params, strict=True)
+            ],
+            dim=1,
+        )
+
 
 def hvp(loss_fn: Callable[[], torch.Tensor], params: Params, v) -> torch.Tensor:
     r"""Hessian-vector product :math:`Hv` of the loss at ``params``, exact (no finite differences).
@@ -220,13 +250,18 @@ def hvp(loss_fn: Callable[[], torch.Tensor], params: Params, v) -> torch.Tensor:
     return op(v.to(op.device))
 
 
+# Rows per batched backward pass of `hessian`: bounds the memory of one pass to this many gradient-sized buffers.
+_HESSIAN_ROWS_PER_PASS = 256
+
+
 def hessian(loss_fn: Callable[[], torch.Tensor], params: Params) -> torch.Tensor:
     r"""Dense Hessian :math:`H_{ij} = \partial^2 L / \partial\theta_i \partial\theta_j`, shape (n, n).
 
-    Row :math:`i` is the product :math:`H e_i` (:func:`hvp` with one shared gradient graph), with the
-    parameters flattened in the order of ``params``; :math:`n` products, :math:`n^2` memory: for small models
-    (a few thousand parameters at most). Not symmetrized: it agrees with
-    ``torch.autograd.functional.hessian`` to rounding.
+    Row :math:`i` is the product :math:`H e_i` (:func:`hvp` with one shared gradient graph), computed
+    :data:`_HESSIAN_ROWS_PER_PASS` rows at a time by batched double backpropagation, with the parameters
+    flattened in the order of ``params``; :math:`n` products, :math:`n^2` memory: for small models (a few
+    thousand parameters at most). Not symmetrized: it agrees with ``torch.autograd.functional.hessian`` to
+    rounding.
 
     References:
         B. A. Pearlmutter (1994). Fast exact multiplication by the Hessian. Neural Computation 6(1), 147-160.
@@ -234,7 +269,7 @@ def hessian(loss_fn: Callable[[], torch.Tensor], params: Params) -> torch.Tensor
     op = _HVP(loss_fn, params)
     dtype = torch.cat([p.detach().reshape(-1)[:0] for p in op.params]).dtype
     eye = torch.eye(op.n, dtype=dtype, device=op.device)
-    return torch.stack([op(e) for e in eye])
+    return torch.cat([op.rows(block) for block in torch.split(eye, _HESSIAN_ROWS_PER_PASS)])
 
 
 # ----------------------------------------------------------------------------------------------- Lanczos
