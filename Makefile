@@ -34,7 +34,14 @@ $(VENDOR)/.copied: node_modules/.installed
 	  ! -name 'embed.js*' ! -name 'libembed-amd.js' ! -name '*.map' -exec cp {} $(VENDOR)/html-manager/ \;
 	touch $@
 
-book: $(BIN)/.installed $(VENDOR)/.copied
+# jupyter-cache re-executes a chapter only when its code cells change; a change to `lib` (code, viewer, styles)
+# can change every chapter's output, so it empties the cache.
+LIB_FILES := $(shell find lib -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \))
+_build/.lib-stamp: $(LIB_FILES)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: $(BIN)/.installed $(VENDOR)/.copied _build/.lib-stamp
 	mkdir -p _build
 	LIB_BOOK_BUILD=1 LIB_PROGRESS=0 $(BIN)/jupyter-book build . --builder html -W --keep-going 2>&1 | tee $(BOOK_LOG)
 	@echo "The book is built: open $(CURDIR)/$(HTML)/index.html (or run 'make serve')."

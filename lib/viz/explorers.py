@@ -1,0 +1,389 @@
+r"""The book's standard explorers, parameterized so that each chapter declares its own in one call.
+
+* :func:`optimizer_explorer` — an update rule of :data:`lib.rules.RULES` on a surface of
+  :mod:`lib.surfaces`, run by :func:`lib.trajectories.run` from several starts: contours and paths, and the
+  loss gap :math:`L(\theta^t) - L^*` against the step on a log axis; controls for the surface, the rule,
+  :math:`\eta`, momentum :math:`\beta` (or any hyperparameter), the number of steps.
+* :func:`curve_explorer` — curves as functions of the controls (schedules, EWMA of a series, rates).
+* :func:`quadratic_explorer` — the second-order Taylor model
+  :math:`q(\theta) = L(\theta') + (\theta - \theta')^\top g + \tfrac12 (\theta - \theta')^\top H
+  (\theta - \theta')` at a chosen point :math:`\theta'` of a surface: its contours over the surface's, the
+  Hessian's eigenvectors, the slices of :math:`L` and :math:`q` along them, and the second-derivative test.
+
+References:
+    G. Goh (2017), Why momentum really works, Distill, https://distill.pub/2017/momentum/
+    J. Nocedal and S. J. Wright (2006), Numerical Optimization, 2nd ed., Springer, §2.1 (Taylor's theorem).
+    H.-y. Lee, ML 2021 lecture "When gradient is small: local minimum and saddle point".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from lib.viz.explorer import Control, Explorer, Frame, Line, Markers, Panel, View
+from lib.viz.plots import DIVERGED, PALETTE, contour_levels, critical_point_items, surface_grid
+
+__all__ = ["BETA", "curve_explorer", "optimizer_explorer", "quadratic_explorer"]
+
+# the explorer's one "momentum β" control, mapped onto each rule's own name for it
+BETA = {"momentum": "mu", "nesterov": "mu", "lee_momentum": "lam", "ewma_momentum": "beta", "adam": "beta1",
+        "adamw": "beta1", "unified": "beta1"}
+MODEL_LEVELS = 8  # contours of the Taylor model drawn at most (they cost most of the explorer's page weight)
+_HPARAM_LABELS = {"beta": "momentum β", "alpha": "α", "eps": "ε", "beta2": "β₂", "lam": "λ", "mu": "μ",
+                  "weight_decay": "weight decay"}
+
+
+def _surfaces(surfaces) -> dict:
+    from lib import surfaces as lib_surfaces
+
+    if isinstance(surfaces, str):
+        surfaces = (surfaces,)
+    if isinstance(surfaces, Mapping):
+        out = dict(surfaces)
+    else:
+        out = {}
+        for s in surfaces:
+            surface = lib_surfaces.get(s) if isinstance(s, str) else s
+            if surface.name in out:
+                raise ValueError(f"Invalid surfaces: {surface.name!r} twice (pass a mapping key -> Surface)")
+            out[surface.name] = surface
+    if not out:
+        raise ValueError(f"Invalid surfaces: {surfaces!r} (need at least one)")
+    for key, s in out.items():
+        if not (hasattr(s, "value") and hasattr(s, "bounds")):
+            raise ValueError(f"Invalid surfaces[{key!r}]: {s!r} is not a Surface")
+    return out
+
+
+def _control(values, label: str, **kwargs) -> Control:
+    """A control from a Control, one number (fixed) or a sequence (starting at its middle value)."""
+    if isinstance(values, Control):
+        return values
+    if isinstance(values, int | float) and not isinstance(values, bool):
+        values = (values,)
+    values = tuple(values)
+    return Control(values, label=label, default=values[len(values) // 2] if values else None, **kwargs)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2e}".replace("e-0", "e−").replace("e+0", "e").replace("e-", "e−").replace("-", "−")
+
+
+def _loss_floor(surface) -> float | None:
+    values = [surface.value(np.array(p.xy)) for p in surface.critical_points if p.kind == "global minimum"]
+    return float(min(values)) if values else None
+
+
+def _surface_view(surface, levels_n: int = 14) -> tuple[list, tuple]:
+    from lib.viz.explorer import Contour
+
+    x, y, z = surface_grid(surface, 161)
+    levels = contour_levels(z, levels_n)
+    return [Contour(x, y, z, levels, panel="surface"), *critical_point_items(surface, "surface")], levels
+
+
+def optimizer_explorer(
+    name: str = "optimizer",
+    *,
+    surfaces: Sequence | Mapping = ("quadratic", "rosenbrock", "himmelblau"),
+    rules: Sequence[str] = ("gd", "momentum", "adam"),
+    etas: Sequence[float] | Control = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+    hparams: Mapping[str, Sequence | Control] | None = None,
+    steps: int | Sequence[int] | Control = 60,
+    starts: Sequence[tuple[float, float]] | None = None,
+    bound: float = 1e6,
+    surface_label: str = "surface",
+    caption: str | None = None,
+) -> Explorer:
+    r"""Optimizer on a surface: paths of ``rules`` from the surface's ``starts`` and their loss gap.
+
+    ``surfaces`` are names of :data:`lib.surfaces.SURFACES`, :class:`~lib.surfaces.Surface` objects, or a
+    mapping key → Surface (e.g. ``{"κ=10": quadratic(10), "κ=100": quadratic(100)}`` with
+    ``surface_label="condition number"``). ``hparams`` maps hyperparameter names to their values: ``"beta"``
+    is the momentum coefficient under each rule's own name (:data:`BETA`: ``mu`` of torch's momentum,
+    ``beta1`` of Adam, …); any other name goes to the rules that have it (``{"alpha": (0.9, 0.99)}``). Default
+    ``{"beta": (0.0, 0.5, 0.9)}``. A rule without a hyperparameter ignores it, and the text says so.
+    ``steps`` may be one number (fixed) or several (a control). The loss panel shows
+    :math:`L(\theta^t) - L^*` on a log axis when the surface has a global minimum :math:`L^*`, else
+    :math:`L(\theta^t)`; a start that diverges (:func:`lib.trajectories.run`) is drawn up to its last point
+    with a red cross, clamped to the edge, and named in the text.
+    """
+    from lib.rules import RULES
+    from lib.trajectories import run
+
+    surfaces = _surfaces(surfaces)
+    for r in rules:
+        if r not in RULES:
+            raise ValueError(f"Invalid rules: {r!r} is not in lib.rules.RULES ({sorted(RULES)})")
+    hparams = {"beta": (0.0, 0.5, 0.9)} if hparams is None else dict(hparams)
+    for h in hparams:
+        if h != "beta" and not any(h in RULES[r].defaults for r in rules):
+            raise ValueError(f"Invalid hparams: {h!r} is a hyperparameter of none of {list(rules)}")
+        if h in ("surface", "rule", "eta", "steps"):
+            raise ValueError(f"Invalid hparams: {h!r} is taken by another control")
+    controls = {
+        "surface": Control(tuple(surfaces), label=surface_label, format={k: s.label for k, s in surfaces.items()}),
+        "rule": Control(tuple(rules), label="optimizer", format={r: RULES[r].label for r in rules}),
+        "eta": _control(etas, "learning rate η", format=".3g"),
+    }
+    for h, values in hparams.items():
+        controls[h] = _control(values, _HPARAM_LABELS.get(h, h), format=".3g")
+    controls["steps"] = _control(steps, "steps", format="d")
+    for v in controls["steps"].values:
+        if not (isinstance(v, int | np.integer) and v >= 1):
+            raise ValueError(f"Invalid steps: {v!r} (must be integers >= 1)")
+    max_steps = max(controls["steps"].values)
+    floors = {k: _loss_floor(s) for k, s in surfaces.items()}
+    starts_of = {k: np.array(s.starts if starts is None else starts, dtype=np.float64) for k, s in surfaces.items()}
+
+    def view(surface):
+        s = surfaces[surface]
+        items, _ = _surface_view(s)
+        (x0, x1), (y0, y1) = s.bounds
+        floor = floors[surface]
+        if floor is None:
+            _, _, z = surface_grid(s, 81)
+            pad = 0.05 * (z.max() - z.min())
+            loss = {"yscale": "linear", "ylim": (float(z.min() - pad), float(z.max() + pad)), "ylabel": "L(θ)"}
+        else:
+            top = float(np.max(s.value(starts_of[surface]) - floor))
+            top = 10.0 ** (math.ceil(math.log10(max(top, 1e-12))) + 1)
+            loss = {"yscale": "log", "ylim": (min(1e-8, top * 1e-8), top), "ylabel": "L(θ) − L*"}
+        return View(items, panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1), "title": s.label},
+                                   "loss": loss})
+
+    def compute(surface, rule, eta, steps, **values):
+        s, r = surfaces[surface], RULES[rule]
+        kwargs, unused = {}, []
+        for h, v in values.items():
+            target = BETA.get(rule) if h == "beta" else h
+            if target in r.defaults:
+                kwargs[target] = v
+            else:
+                unused.append(controls[h].label or h)
+        theta0 = starts_of[surface]
+        traj = run(rule, s, theta0, steps, eta=eta, bound=bound, **kwargs)
+        floor = floors[surface]
+        gap = traj.loss - floor if floor is not None else traj.loss
+        t = np.arange(steps + 1)
+        items, diverged, finals = [], [], []
+        for i, (path, k) in enumerate(zip(traj.path, traj.diverged_at, strict=True)):
+            color = PALETTE[i % len(PALETTE)]
+            end = steps + 1 if k < 0 else max(int(k), 1)
+            label = f"start ({theta0[i, 0]:g}, {theta0[i, 1]:g})"
+            items.append(Line(path[:end, 0], path[:end, 1], color=color, width=1.4, panel="surface"))
+            items.append(Markers(path[:1, 0], path[:1, 1], color=color, size=6.5, edgecolor="white",
+                                 label=label, panel="surface"))
+            items.append(Line(t[:end], gap[i, :end], color=color, width=1.4, panel="loss"))
+            if k >= 0:
+                diverged.append(Markers(path[end - 1:end, 0], path[end - 1:end, 1], color=DIVERGED, marker="X",
+                                        size=8, edgecolor="white", edgewidth=0.6, clamp=True, label="diverged",
+                                        panel="surface"))
+                diverged.append(Markers([end - 1], [gap[i, end - 1]], color=DIVERGED, marker="X", size=8,
+                                        edgecolor="white", edgewidth=0.6, clamp=True, panel="loss"))
+                finals.append(f"start {i + 1}: diverged at step {int(k)}")
+            else:
+                finals.append(f"start {i + 1}: {_fmt(float(gap[i, -1]))}")
+        setting = ", ".join([f"η = {controls['eta'].text(eta)}"]
+                            + [f"{controls[h].label} = {controls[h].text(v)}" for h, v in values.items()
+                               if (controls[h].label or h) not in unused])
+        items += diverged  # on top of the paths, and last in the legend
+        what = "L − L*" if floor is not None else "L"
+        text = [f"{r.label} ({setting}), {what} after {steps} steps — " + " · ".join(finals)]
+        if unused:
+            text.append(f"({', '.join(unused)} not used by {r.label})")
+        return Frame(items, text)
+
+    panels = (
+        Panel("surface", xlabel="θ₁", ylabel="θ₂", aspect="equal"),
+        Panel("loss", xlabel="step t", ylabel="L(θ) − L*", yscale="log", xlim=(0.0, float(max_steps)), grid=True),
+    )
+    caption = caption if caption is not None else (
+        "Left: paths of the optimizer from several starts (dots) over the contours of the surface; ★ minima, "
+        "✕ saddle points. Right: the loss gap to the minimum against the step, on a log axis. A red cross "
+        "marks a start that diverged.")
+    return Explorer(name, controls, compute, panels=panels, view=view, view_controls=("surface",),
+                    caption=caption, figsize=(8.0, 3.4), width_ratios=(1.0, 1.25))
+
+
+def curve_explorer(
+    name: str,
+    controls: Mapping[str, Control | Sequence],
+    curves: Callable[..., Frame | Mapping | Sequence],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    xscale: str = "linear",
+    yscale: str = "linear",
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    title: str = "",
+    caption: str = "",
+    figsize: tuple[float, float] = (6.4, 3.0),
+) -> Explorer:
+    """Curves as functions of the controls, on one panel.
+
+    ``curves(**values)`` returns a mapping ``{label: (x, y)}``, a sequence of ``(label, x, y)`` or of
+    :class:`~lib.viz.explorer.Line`, or a whole :class:`~lib.viz.explorer.Frame` (items on panel ``"main"``,
+    and text). Curves given as pairs get the palette's colors in order, so a curve keeps its color as the
+    controls move. Limits left ``None`` cover every curve of every combination.
+    """
+    if not callable(curves):
+        raise ValueError(f"Invalid curves: {curves!r} (must be callable)")
+
+    def compute(**values):
+        out = curves(**values)
+        if isinstance(out, Frame):
+            return out
+        if isinstance(out, Mapping):
+            out = [(label, *xy) for label, xy in out.items()]
+        items = []
+        for i, c in enumerate(out):
+            if isinstance(c, Line):
+                items.append(c)
+            else:
+                label, x, y = c
+                items.append(Line(x, y, color=PALETTE[i % len(PALETTE)], label=label, width=1.6))
+        return Frame(items)
+
+    panel = Panel("main", xlabel=xlabel, ylabel=ylabel, title=title, xscale=xscale, yscale=yscale, xlim=xlim,
+                  ylim=ylim, grid=True)
+    return Explorer(name, controls, compute, panels=(panel,), caption=caption, figsize=figsize)
+
+
+def _grid(surfaces: Mapping, points) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(points, int):
+        if points < 2:
+            raise ValueError(f"Invalid points: {points} (need >= 2 per axis)")
+        x0 = max(s.bounds[0][0] for s in surfaces.values())
+        x1 = min(s.bounds[0][1] for s in surfaces.values())
+        y0 = max(s.bounds[1][0] for s in surfaces.values())
+        y1 = min(s.bounds[1][1] for s in surfaces.values())
+        if not (x0 < x1 and y0 < y1):
+            raise ValueError("Invalid surfaces: their windows do not overlap; pass points=(xs, ys)")
+        return np.round(np.linspace(x0, x1, points), 6), np.round(np.linspace(y0, y1, points), 6)
+    xs, ys = points
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+
+def quadratic_explorer(
+    name: str = "taylor",
+    *,
+    surfaces: Sequence | Mapping = ("saddle", "lee_network", "two_minima", "monkey_saddle"),
+    points: int | tuple[Sequence[float], Sequence[float]] = 7,
+    radius: float = 0.3,
+    tol: float = 1e-9,
+    caption: str | None = None,
+) -> Explorer:
+    r"""The second-order Taylor model at a point :math:`\theta'` chosen on a grid.
+
+    Left: the surface's contours, the point, the contours of
+    :math:`q(\theta) = L(\theta') + (\theta-\theta')^\top g + \tfrac12(\theta-\theta')^\top H(\theta-\theta')`
+    (dashed, at the same levels as the surface's, within ``radius`` × the window around the point) and the
+    eigenvectors :math:`v_1, v_2` of :math:`H` (:math:`\lambda_1 \le \lambda_2`). Right: the slices
+    :math:`L(\theta' + t v_i) - L(\theta')` (solid) and :math:`q` along the same lines (dashed). The text gives
+    :math:`L`, :math:`\|g\|`, the eigenvalues and, where :math:`\|g\| \le` ``tol``, the second-derivative test
+    (:func:`lib.hessian.classify`); elsewhere the shape of the curvature only.
+
+    ``points``: per-axis count of a grid over the intersection of the surfaces' windows, or ``(xs, ys)``.
+    """
+    import contourpy
+
+    from lib.hessian import classify
+
+    surfaces = _surfaces(surfaces)
+    xs, ys = _grid(surfaces, points)
+    if not 0 < radius <= 1:
+        raise ValueError(f"Invalid radius: {radius} (a fraction of the window, in (0, 1])")
+    backgrounds = {k: _surface_view(s) for k, s in surfaces.items()}
+    colors = ("#ff7f0e", "#9467bd")  # v1, v2: not the palette's first colors, which the paths use elsewhere
+    model_color = "#d62728"
+
+    def view(surface):
+        s = surfaces[surface]
+        (x0, x1), (y0, y1) = s.bounds
+        return View(backgrounds[surface][0], panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1),
+                                                                 "title": s.label}})
+
+    def compute(surface, x, y):
+        s = surfaces[surface]
+        levels = backgrounds[surface][1]
+        theta = np.array([x, y], dtype=np.float64)
+        L0 = float(s.value(theta))
+        g = np.asarray(s.grad(theta), dtype=np.float64)
+        H = np.asarray(s.hessian(theta), dtype=np.float64)
+        lam, V = np.linalg.eigh(H)
+        (x0, x1), (y0, y1) = s.bounds
+        half = radius * min(x1 - x0, y1 - y0)
+        u = np.linspace(-half, half, 31)
+        dx, dy = np.meshgrid(u, u)
+        q = L0 + g[0] * dx + g[1] * dy + 0.5 * (H[0, 0] * dx * dx + 2 * H[0, 1] * dx * dy + H[1, 1] * dy * dy)
+        inside = levels[(levels > q.min()) & (levels < q.max())]
+        inside = np.sort(inside[np.argsort(np.abs(inside - L0))[:MODEL_LEVELS]])  # the levels nearest L(θ′)
+        items = []
+        if inside.size:
+            gen = contourpy.contour_generator(u + x, u + y, q)
+            runs = [line for level in inside for line in gen.lines(float(level))]
+            if runs:
+                gap = np.full((1, 2), np.nan)
+                xy = np.concatenate([part for line in runs for part in (line, gap)][:-1])
+                items.append(Line(xy[:, 0], xy[:, 1], color=model_color, style="--", width=1.1,
+                                  label="Taylor model q (dashed)", panel="surface"))
+        t = np.linspace(-half, half, 41)
+        for i in range(2):
+            v = V[:, i]
+            seg = theta + np.outer([-0.9 * half, 0.9 * half], v)
+            items.append(Line(seg[:, 0], seg[:, 1], color=colors[i], width=2.0,
+                              label=f"eigenvector v{'₁₂'[i]} ({'smaller' if i == 0 else 'larger'} λ)",
+                              panel="surface"))
+            along = theta + np.outer(t, v)
+            items.append(Line(t, s.value(along) - L0, color=colors[i], width=1.6, panel="slices"))
+            items.append(Line(t, t * float(g @ v) + 0.5 * lam[i] * t * t, color=colors[i], style="--",
+                              width=1.4, panel="slices"))
+        items.append(Markers([x], [y], color="black", size=6.5, edgecolor="white", label="point θ′",
+                             panel="surface"))
+        gnorm = float(np.linalg.norm(g))
+        kind = classify(lam, tol=1e-6)
+        shape = {"local minimum": "positive definite (curves up in every direction)",
+                 "local maximum": "negative definite (curves down in every direction)",
+                 "saddle point": "indefinite (up along one eigenvector, down along the other)",
+                 "degenerate": "singular (a zero eigenvalue: the second-order test cannot decide)"}[kind]
+        text = [f"θ′ = ({_num(x)}, {_num(y)}): L = {_num(L0)}, ‖∇L‖ = {_num(gnorm)}; "
+                f"eigenvalues of H: λ₁ = {_num(lam[0])}, λ₂ = {_num(lam[1])}"]
+        if gnorm <= tol:
+            text.append(f"∇L = 0: a critical point; H is {shape} → {kind}.")
+        else:
+            text.append(f"∇L ≠ 0: not a critical point, the linear term dominates near θ′; H is {shape}.")
+        return Frame(items, text)
+
+    fmt = ".3g"
+    controls = {
+        "surface": Control(tuple(surfaces), label="surface", format={k: s.label for k, s in surfaces.items()}),
+        "x": Control(tuple(float(v) for v in xs), label="θ′₁", format=fmt, default=_middle(xs)),
+        "y": Control(tuple(float(v) for v in ys), label="θ′₂", format=fmt, default=_middle(ys)),
+    }
+    panels = (
+        Panel("surface", xlabel="θ₁", ylabel="θ₂", aspect="equal"),
+        Panel("slices", xlabel="t (distance along vᵢ)", ylabel="L(θ′ + t vᵢ) − L(θ′)", grid=True),
+    )
+    caption = caption if caption is not None else (
+        "The second-order Taylor model at θ′ (dashed) against the surface: left, its contours at the surface's "
+        "levels and the Hessian's eigenvectors; right, the surface (solid) and the model (dashed) along each "
+        "eigenvector. Near θ′ they agree; the signs of the eigenvalues decide the kind of a critical point.")
+    return Explorer(name, controls, compute, panels=panels, view=view, view_controls=("surface",),
+                    caption=caption, figsize=(8.0, 3.4), width_ratios=(1.0, 1.2))
+
+
+def _middle(values) -> float:
+    values = list(values)
+    return float(values[len(values) // 2])
+
+
+def _num(v: float) -> str:
+    v = float(v)
+    if v == 0 or abs(v) < 5e-13:
+        return "0"
+    return f"{v:.3g}".replace("-", "−")

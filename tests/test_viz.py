@@ -1,0 +1,407 @@
+"""lib.viz: explorer declarations, the shared preparation and encoding, both renderings, the plot helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from lib import schedules
+from lib.viz import explorer as ex_module
+from lib.viz import plots
+from lib.viz.explorer import (
+    Contour,
+    Control,
+    Explorer,
+    Frame,
+    Label,
+    Line,
+    Markers,
+    Panel,
+    Q,
+    View,
+    decode,
+    prepare,
+)
+from lib.viz.explorers import curve_explorer, optimizer_explorer, quadratic_explorer
+
+
+def _schedules() -> Explorer:
+    def curves(decay, lr0):
+        t = np.arange(0, 51)
+        s = schedules.inverse_time(lr0, decay)
+        return Frame([Line(t, s(t), color=plots.PALETTE[0], label="inverse time"),
+                      Line(t, schedules.exponential(lr0, 1 - decay)(t), color=plots.PALETTE[1], label="exponential"),
+                      Label(50, s(50), f"{s(50):.3f}", ha="right", va="bottom")],
+                     text=[f"η_50 = {s(50):.4f}"])
+
+    return curve_explorer("schedules", {"decay": Control((0.01, 0.1, 0.3), label="decay rate"),
+                                        "lr0": Control((0.1, 1.0), label="η₀")}, curves,
+                          xlabel="epoch t", ylabel="η_t")
+
+
+STANDARD = {
+    "optimizer": lambda: optimizer_explorer(surfaces=("quadratic", "rosenbrock", "saddle"),
+                                            etas=(0.001, 0.03, 1.0), hparams={"beta": (0.0, 0.9)}, steps=(10, 40)),
+    "taylor": lambda: quadratic_explorer(surfaces=("saddle", "monkey_saddle", "lee_network"), points=5),
+    "curves": _schedules,
+}
+
+
+def _parabola(name: str = "parabola") -> Explorer:
+    """GD on f(θ) = θ²/2: small, with a fixed background, markers, labels, a divergence and a log panel."""
+
+    def view(lam):
+        theta = np.linspace(-3, 3, 61)
+        return View([Line(theta, 0.5 * lam * theta**2, color="0.5", label="f(θ)")],
+                    panels={"curve": {"title": f"λ = {lam:g}"}})
+
+    def compute(lam, eta):
+        theta = 2.0 * (1 - eta * lam) ** np.arange(21)
+        loss = 0.5 * lam * theta**2
+        items = [Line(theta, loss, color="C0", marker="o", markersize=3, label="iterates", panel="curve"),
+                 Line(np.arange(21), loss, color="C0", panel="loss"),
+                 Label(0.02, 0.95, f"η = {eta:g}", coords="axes", va="top", panel="curve")]
+        if abs(1 - eta * lam) > 1:
+            items.append(Markers([theta[-1]], [loss[-1]], color="red", marker="X", clamp=True, label="diverged",
+                                 panel="curve"))
+        return Frame(items, text=[f"final loss {loss[-1]:.3g}"])
+
+    return Explorer(name, {"lam": Control((1.0, 2.0), label="curvature λ"),
+                           "eta": Control((0.1, 0.5, 1.2), label="learning rate η", unit="")}, compute,
+                    panels=(Panel("curve", xlabel="θ", ylabel="f", xlim=(-3, 3), ylim=(0, 9)),
+                            Panel("loss", xlabel="step", ylabel="f(θ_t)", yscale="log")),
+                    view=view, view_controls=("lam",), caption="Gradient descent on a parabola.")
+
+
+@pytest.fixture(scope="module")
+def parabola() -> Explorer:
+    return _parabola()
+
+
+# ------------------------------------------------------------------------------------------------- the sweep
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("which", sorted(STANDARD))
+def test_every_combination_of_every_standard_explorer_renders_without_warning(which):
+    explorer = STANDARD[which]()
+    payload = explorer.payload()  # computes every combination, every view, the whole static encoding
+    n = math.prod(explorer.shape)
+    assert len(payload["index"]) == n
+    assert len(payload["views"]) == math.prod(len(explorer.controls[k].values) for k in explorer.view_controls)
+    for view in payload["views"]:
+        assert view["svg"].startswith("<svg") and "viewBox" in view["svg"]
+        for x, y, w, h in view["boxes"]:
+            assert 0 <= x and 0 <= y and w > 20 and h > 20
+            assert x + w <= payload["size"][0] + 1e-6 and y + h <= payload["size"][1] + 1e-6
+    for indices in explorer.combinations():
+        items = decode(payload, indices)
+        assert items, f"{which} {indices}: nothing drawn"
+        for item in items:
+            for run in item.get("runs", ()):
+                assert np.isfinite(run).all()
+                assert (run >= -Q * ex_module.CLIP - 1).all() and (run <= Q * (1 + ex_module.CLIP) + 1).all()
+    if which == "optimizer":
+        texts = [" ".join(frame["t"]) for frame in payload["frames"]]
+        assert any("diverged at step" in t for t in texts), "the sweep should contain a diverging setting"
+        assert all("after" in t for t in texts)
+    json.dumps(payload)  # JSON-ready
+
+
+# ---------------------------------------------------------------------------------------------- declaration
+
+
+def test_control_validation_and_readouts():
+    with pytest.raises(ValueError, match="Invalid values"):
+        Control(())
+    with pytest.raises(ValueError, match="distinct"):
+        Control((1, 1))
+    with pytest.raises(ValueError, match="mixed"):
+        Control((1, "a"))
+    with pytest.raises(ValueError, match="finite"):
+        Control((1.0, math.inf))
+    with pytest.raises(ValueError, match="Invalid default"):
+        Control((1, 2), default=3)
+    c = Control((-0.5, 0.25), unit="s", format=".2f")
+    assert c.numeric and c.text(-0.5) == "−0.50 s"
+    assert Control(("gd", "adam"), format={"gd": "GD", "adam": "Adam"}).text("adam") == "Adam"
+    assert Control((True, False), format={True: "on", False: "off"}).numeric is False
+    assert Control(np.array([1.0, 2.0])).values == (1.0, 2.0)
+
+
+def test_explorer_validation_names_the_argument():
+    frame = lambda **v: Frame()  # noqa: E731
+    with pytest.raises(ValueError, match="Invalid name"):
+        Explorer("Bad Name", {"a": (1, 2)}, frame)
+    with pytest.raises(ValueError, match="Invalid view_controls"):
+        Explorer("x", {"a": (1, 2)}, frame, view_controls=("b",))
+    with pytest.raises(ValueError, match="Invalid panels"):
+        Explorer("x", {"a": (1, 2)}, frame, panels=(Panel("p"), Panel("p")))
+    with pytest.raises(ValueError, match="Invalid width_ratios"):
+        Explorer("x", {"a": (1, 2)}, frame, width_ratios=(1, 2))
+    with pytest.raises(ValueError, match="Invalid ylim"):
+        Panel("p", yscale="log", ylim=(0, 1))
+    with pytest.raises(ValueError, match="Invalid xscale"):
+        Panel("p", xscale="symlog")
+    with pytest.raises(ValueError, match="Invalid style"):
+        Line([0, 1], [0, 1], style="~")
+    with pytest.raises(ValueError, match="Invalid color"):
+        Markers([0], [0], color="notacolor")
+    with pytest.raises(ValueError, match="Invalid x, y"):
+        Line([0, 1], [0, 1, 2])
+    with pytest.raises(ValueError, match="Invalid levels"):
+        Contour([0, 1], [0, 1], np.zeros((2, 2)), [2, 1])
+    bad = Explorer("x", {"a": (1, 2)}, lambda a: "not a frame")
+    with pytest.raises(ValueError, match="expected Frame"):
+        bad.frame(a=1)
+    wrong_panel = Explorer("x", {"a": (1, 2)}, lambda a: Frame([Line([0, 1], [0, 1], panel="nope")]))
+    with pytest.raises(ValueError, match="Invalid panel"):
+        wrong_panel.frame(a=1)
+    with pytest.raises(ValueError, match="Invalid a"):
+        wrong_panel.frame(a=3)
+    override = Explorer("x", {"a": (1, 2)}, frame, view=lambda a: View(panels={"main": {"colour": 1}}),
+                        view_controls=("a",))
+    with pytest.raises(ValueError, match="Invalid panel override"):
+        override.payload()
+
+
+# --------------------------------------------------------------------------------------- prepare and encode
+
+
+SPEC = [{"xlim": (-1.0, 1.0), "ylim": (-1.0, 1.0), "xscale": "linear", "yscale": "linear"},
+        {"xlim": (0.0, 10.0), "ylim": (1e-3, 1e3), "xscale": "linear", "yscale": "log"}]
+
+
+def test_a_diverging_path_is_clipped_at_the_box_edge_in_its_own_direction():
+    frame = Frame([Line([0.0, 0.5, 1e6], [0.0, 0.25, 5e5])])
+    (item,) = prepare(frame, SPEC, ["a", "b"])
+    (run,) = item.runs
+    assert run[0] == pytest.approx([0.5, 0.5])
+    assert run[1] == pytest.approx([0.75, 0.625])
+    end = run[-1]
+    assert end[0] == pytest.approx(1 + ex_module.CLIP)  # leaves through the right edge of the clip box
+    direction = (end - run[1]) / np.linalg.norm(end - run[1])
+    assert direction == pytest.approx(np.array([2.0, 1.0]) / math.sqrt(5), abs=1e-6)
+
+
+def test_log_axis_cuts_lines_at_non_positive_values_and_markers_can_be_clamped():
+    frame = Frame([Line([0, 1, 2, 3, 4], [1, 10, 0, 100, 1000], panel="b"),
+                   Markers([20.0, 5.0], [1e9, 1e-9], clamp=True, panel="b"),
+                   Markers([20.0], [1.0], panel="b")])
+    line, clamped, clipped = prepare(frame, SPEC, ["a", "b"])
+    assert [len(r) for r in line.runs] == [2, 2]
+    assert line.runs[0][:, 1] == pytest.approx([0.5, 4 / 6])
+    assert clamped.runs[0] == pytest.approx(np.array([[1.0, 1.0], [0.5, 0.0]]))
+    assert clipped.runs == ()  # a marker far outside, not clamped, is not drawn
+
+
+def test_simplification_keeps_the_turning_points_of_an_oscillation():
+    # GD with eta > 1/lam oscillates along one line: every point lies on the chord, none may be dropped
+    x = np.array([0, 1000, -800, 640, -512, 410, 0], dtype=np.int64)
+    pts = np.column_stack((x + 5000, np.full_like(x, 5000)))
+    assert ex_module._simplify(pts, 5.0).all()
+    straight = np.column_stack((np.arange(0, 1000, 10), np.arange(0, 1000, 10) * 2))
+    assert ex_module._simplify(straight, 5.0).sum() == 2
+    # ... but a line with a marker at every vertex keeps every vertex
+    frame = Frame([Line([0.0, 0.2, 0.4, 0.4, 0.6], [0.0, 0.1, 0.2, 0.2, 0.3]),
+                   Line([0.0, 0.2, 0.4, 0.4, 0.6], [0.0, 0.1, 0.2, 0.2, 0.3], marker="o")])
+    plain, marked = (ex_module._encode_item(p, 0, 100) for p in prepare(frame, SPEC, ["a", "b"]))
+    assert len(plain["r"][0][0]) == 2 and len(marked["r"][0][0]) == 4  # the repeated vertex is drawn once
+
+
+def test_decode_inverts_the_encoding(parabola):
+    explorer = parabola
+    payload = explorer.payload()
+    for indices in explorer.combinations():
+        values = explorer.values(indices)
+        key = explorer._view_key(indices)
+        view = explorer._view(key)
+        members = [explorer.frame(**explorer.values(c)) for c in explorer.combinations()
+                   if explorer._view_key(c) == key]
+        specs = explorer._resolve(view, lambda members=members: members)
+        prepared = prepare(explorer.frame(**values), specs, explorer.names)
+        decoded = decode(payload, indices)
+        assert [d["kind"] for d in decoded] == [p.kind for p in prepared]
+        for d, p in zip(decoded, prepared, strict=True):
+            if p.kind == "t":
+                assert d["text"] == p.text and d["at"] == (round(p.runs[0][0] * Q), round(p.runs[0][1] * Q))
+                continue
+            for got, want in zip(d["runs"], p.runs, strict=True):
+                want = want * Q
+                assert got[0] == pytest.approx(want[0], abs=0.51) and got[-1] == pytest.approx(want[-1], abs=0.51)
+                # every drawn vertex is one of the computed ones (simplification only drops vertices)
+                distance = np.abs(got[:, None, :] - want[None, :, :]).max(axis=2).min(axis=1)
+                assert distance.max() <= 0.51
+    with pytest.raises(ValueError, match="Invalid indices"):
+        decode(payload, (5, 0))
+
+
+def test_evenly_spaced_x_is_stored_as_start_and_step(parabola):
+    loss_items = [it for frame in parabola.payload()["frames"] for it in frame["i"] if it["p"] == 1]
+    assert loss_items and all(isinstance(run[0], dict) for it in loss_items for run in it["r"])
+
+
+def test_identical_frames_are_stored_once():
+    explorer = optimizer_explorer(surfaces=("quadratic",), rules=("gd", "momentum"), etas=(0.1, 0.3),
+                                  hparams={"beta": (0.0, 0.5, 0.9)}, steps=10)
+    payload = explorer.payload()
+    index = np.array(payload["index"]).reshape(explorer.shape)
+    gd = explorer.controls["rule"].values.index("gd")
+    assert (index[0, gd, :, :1] == index[0, gd, :, :, 0][..., None]).all()  # β does not change GD
+    assert len(payload["frames"]) < len(payload["index"])
+
+
+def test_auto_limits_cover_every_frame_of_the_view():
+    def compute(k):
+        return Frame([Line([0, 1], [0, k])])
+
+    explorer = Explorer("auto", {"k": (1.0, 3.0)}, compute)
+    view = explorer._view(())
+    (spec,) = explorer._resolve(view, lambda: [compute(1.0), compute(3.0)])
+    assert spec["ylim"] == pytest.approx((-0.15, 3.15))
+    assert spec["xlim"] == pytest.approx((-0.05, 1.05))
+
+
+# -------------------------------------------------------------------------------------------------- static
+
+
+def test_static_html_is_self_contained_and_labelled(parabola):
+    explorer = parabola
+    page = explorer.static_html()
+    assert 'data-explorer="parabola"' in page
+    data = re.search(r'<script type="application/json" class="lx-data">(.*?)</script>', page, re.S).group(1)
+    payload = json.loads(data.replace("<\\/", "</"))
+    assert payload["name"] == "parabola" and payload["shape"] == [2, 3]
+    for k, control in explorer.controls.items():
+        cid = re.search(rf'<label for="([^"]+-{k})">{re.escape(control.label)}</label>', page).group(1)
+        assert f'id="{cid}"' in page
+    assert 'type="range"' in page and "aria-valuetext=" in page
+    assert "window.libExplorer" in page and ".lx-plot" in page  # the viewer's JS and CSS are inlined
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert "<figcaption>Gradient descent on a parabola.</figcaption>" in page
+
+
+def test_book_build_displays_static_html_and_a_kernel_displays_widgets(monkeypatch, parabola):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    explorer = parabola
+    monkeypatch.setenv(ex_module.BOOK_BUILD_ENV, "1")
+    explorer._ipython_display_()
+    monkeypatch.delenv(ex_module.BOOK_BUILD_ENV)
+    explorer._ipython_display_()
+    assert isinstance(shown[0], IPython.display.HTML) and "data-explorer" in shown[0].data
+    import ipywidgets
+
+    assert isinstance(shown[1], ipywidgets.VBox)
+
+
+# ---------------------------------------------------------------------------------------------------- live
+
+
+def _line_data(live):
+    return [np.column_stack(a.get_data()).copy() for pool in live._pools.values() for a in pool
+            if a.get_visible() and hasattr(a, "get_data")]
+
+
+def test_live_controls_update_the_same_figure_in_place(parabola):
+    live = parabola.live()
+    live.controls["lam"].value = 2.0
+    figure, image, n_axes = live.figure, bytes(live.image.value), len(live.figure.axes)
+    before = _line_data(live)
+    live.controls["eta"].value = 1.2
+    after = _line_data(live)
+    assert live.figure is figure and len(live.figure.axes) == n_axes
+    assert bytes(live.image.value) != image and bytes(live.image.value).startswith(b"\x89PNG")
+    assert len(after) == len(before) + 1  # the divergence marker
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after, strict=False))
+    assert "diverged" in live.legend.value and "f(θ)" in live.legend.value
+    live.controls["lam"].value = 1.0  # the other view: its cached background
+    live.controls["eta"].value = 0.1
+    artists = sum(len(pool) for pool in live._pools.values())
+    for eta in (0.5, 1.2, 0.1, 0.5):
+        live.controls["eta"].value = eta
+    assert sum(len(pool) for pool in live._pools.values()) == artists  # artists are reused, not added
+    assert "final loss" in live.text.value
+    assert len(live.timings) == 9
+
+
+def test_live_optimizer_explorer_reacts_to_every_control():
+    explorer = STANDARD["optimizer"]()
+    live = explorer.live()
+    live.set(rule="momentum")  # a rule that uses every control; the rule itself is moved last
+    for name in sorted(explorer.controls, key=lambda k: k == "rule"):
+        control = explorer.controls[name]
+        for value in (control.values[-1], control.values[0]):
+            data, png, text = _line_data(live), bytes(live.image.value), live.text.value
+            if live.controls[name].value == value:
+                continue
+            live.controls[name].value = value
+            changed = (len(data) != len(_line_data(live))
+                       or any(not np.array_equal(a, b) for a, b in zip(data, _line_data(live), strict=True)))
+            assert changed or text != live.text.value, f"{name}={value} changed nothing"
+            assert bytes(live.image.value) != png
+    live.set(surface="rosenbrock", rule="gd", eta=1.0)
+    assert "diverged at step" in live.text.value
+
+
+def test_live_and_static_draw_the_same_numbers(parabola):
+    explorer = parabola
+    payload = explorer.payload()
+    live = explorer.live()
+    live.set(lam=2.0, eta=0.5)
+    indices = live.indices()
+    drawn = [a for pool in live._pools.values() for a in pool if a.get_visible()]
+    static = decode(payload, indices)
+    for item in static:
+        if item["kind"] == "t":
+            assert any(getattr(a, "get_text", lambda: None)() == item["text"] for a in drawn)
+            continue
+        if not item["runs"]:  # e.g. a loss of exactly 0 on a log axis: nothing to draw in either rendering
+            continue
+        points = np.concatenate(item["runs"]) / Q
+        assert any(
+            hasattr(a, "get_data") and len(a.get_data()[0]) >= len(points)
+            and np.abs(np.column_stack(a.get_data())[:, None, :] - points[None]).max(axis=2).min(axis=0).max()
+            <= 0.51 / Q
+            for a in drawn
+        ), item
+
+
+# --------------------------------------------------------------------------------------------------- plots
+
+
+@pytest.mark.filterwarnings("error")
+def test_plot_helpers_draw_surfaces_paths_and_divergence():
+    from matplotlib.figure import Figure
+
+    from lib.surfaces import SURFACES
+    from lib.trajectories import run
+
+    s = SURFACES["rosenbrock"]
+    traj = run("gd", s, s.starts, 30, eta=0.01)
+    assert (traj.diverged_at >= 0).any()
+    fig = Figure()
+    ax1, ax2 = fig.subplots(1, 2)
+    plots.plot_surface(ax1, s, legend=True)
+    plots.plot_trajectories(ax1, traj, labels=[f"start {i}" for i in range(len(s.starts))])
+    plots.plot_loss(ax2, traj, loss_min=0.0)
+    plots.plot_curves(fig.add_subplot(2, 2, 4), {"a": ([0, 1], [1, 2])}, xlabel="t")
+    fig.canvas.draw()
+    crosses = [line for line in ax1.lines if line.get_marker() == "X"]
+    assert len(crosses) == int((traj.diverged_at >= 0).sum())
+    (x0, x1), (y0, y1) = ax1.get_xlim(), ax1.get_ylim()
+    for line in crosses:
+        (x,), (y,) = line.get_data()
+        assert x0 <= x <= x1 and y0 <= y <= y1
+    assert ax2.get_yscale() == "log"
+    levels = plots.contour_levels(plots.surface_grid(s, 41)[2])
+    assert np.all(np.diff(levels) > 0)
+    assert plots.DIVERGED not in plots.PALETTE
+    with pytest.raises(ValueError, match="Invalid n"):
+        plots.surface_grid(s, 1)
