@@ -405,3 +405,11 @@ def test_plot_helpers_draw_surfaces_paths_and_divergence():
     assert plots.DIVERGED not in plots.PALETTE
     with pytest.raises(ValueError, match="Invalid n"):
         plots.surface_grid(s, 1)
+
+
+def test_background_keeps_tick_labels_exact():
+    from lib.viz.explorer import _compact_svg
+
+    svg = '<svg width="10" height="10"><path d="M 1.23456 7.891"/><text x="3.14159">0.05</text></svg>'
+    compact = _compact_svg(svg)
+    assert ">0.05<" in compact and 'd="M 1.2 7.8"' in compact and 'x="3.1"' in compact

@@ -1062,8 +1062,9 @@ def _compact_svg(svg: str) -> str:
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
-    # a tenth of a point is below a pixel; base64 image data has no '.', so it is untouched
-    svg = re.sub(r"(\d\.\d)\d+", r"\1", svg)
+    # A tenth of a point is below a pixel, so coordinates inside tags keep one decimal (base64 image data has
+    # no '.'); the text between tags (tick labels such as "0.05") is left exactly as matplotlib wrote it.
+    svg = re.sub(r"<[^>]*>", lambda tag: re.sub(r"(\d\.\d)\d+", r"\1", tag.group(0)), svg)
     return re.sub(r"\n\s*", "\n", svg).strip()
 
 
