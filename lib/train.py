@@ -798,8 +798,12 @@ def _train_stacked(models, seeds, data_seeds, rule, shared, per_copy, given, ten
             if due:
                 evaluate(step + 1)
                 bar.set_postfix(live=int(active.sum()), refresh=False)
+    # When every copy diverged the loop stopped early: the evaluations it did not reach are NaN, so the arrays keep
+    # the shape (C, E) of the planned run.
+    planned = [0] + [step + 1 for _, _, step, due in plan.updates() if due]
+    eval_rows += [torch.full((4, C), math.nan, dtype=torch.float64)] * (len(planned) - len(eval_rows))
     table = torch.stack(eval_rows, dim=1).numpy()  # (4, E, C)
-    eval_step = np.array(eval_steps, dtype=np.int64)
+    eval_step = np.array(planned, dtype=np.int64)
     final = unflatten(theta.detach())
     records = {k: per_copy[k] if k in per_copy else np.full(C, shared[k]) for k in given}
     return StackedHistory(

@@ -198,6 +198,10 @@ def test_divergent_copies_are_frozen_without_poisoning_the_others(digits64):
     everyone = train.train_stacked(tiny, [0, 1], "gd", digits64, hparams={"eta": 1e3}, epochs=5, batch_size=50,
                                    max_loss=10.0)
     assert everyone.diverged.all() and everyone.loss.shape[1] == everyone.diverged_at.max() < 30
+    # the evaluations the stopped run never reached are NaN: one per planned epoch, plus the start
+    per_epoch = everyone.updates_per_epoch
+    assert everyone.train_loss.shape == (2, 6) and list(everyone.eval_step) == [per_epoch * e for e in range(6)]
+    assert np.isnan(everyone.train_loss[:, -1]).all()
 
 
 def test_non_finite_copy_does_not_poison_the_others():
