@@ -55,7 +55,10 @@ def main() -> int:
     command = [str(jupyter_book), "build", str(out), "--builder", "html", "-W", "--keep-going"]
     (out / "_build").mkdir(exist_ok=True)
     with open(out / "_build" / "book.log", "w") as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # From inside the scratch book: the execution cache path in _config.yml is relative to the working directory.
+        process = subprocess.Popen(
+            command, cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for line in process.stdout:
             sys.stdout.write(line)
             log.write(line)
