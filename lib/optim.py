@@ -59,6 +59,19 @@ def _check_flags(name, *, fused=None, foreach=None, **unsupported):
             raise ValueError(f"lib.optim.{name} does not support {flag}={value}: it runs one per-tensor loop")
 
 
+def _check_nonnegative(**values):
+    # torch's checks and messages, in torch's order: "Invalid learning rate: -0.1", "Invalid eps…" -> "epsilon"
+    for name, value in values.items():
+        if not 0.0 <= value:
+            described = {"lr": "learning rate", "eps": "epsilon value"}.get(name, f"{name} value")
+            raise ValueError(f"Invalid {described}: {value}")
+
+
+def _check_one_element(lr):
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
 class _RuleOptimizer(Optimizer):
     """The loop shared by every optimizer here: per-group rule, per-parameter state, ``theta += step``."""
 
@@ -136,9 +149,8 @@ class SGD(_RuleOptimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if lr < 0.0:
+        _check_one_element(lr)
+        if lr < 0.0:  # torch's SGD lets a NaN learning rate through; so does this check
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
@@ -197,18 +209,14 @@ class Adagrad(_RuleOptimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_one_element(lr)
+        _check_nonnegative(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
         _check_flags("Adagrad", fused=fused, foreach=foreach, differentiable=differentiable)
         defaults = {
             "lr": lr,
@@ -263,18 +271,8 @@ class RMSprop(_RuleOptimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_one_element(lr)
+        _check_nonnegative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         _check_flags("RMSprop", capturable=capturable, differentiable=differentiable)
         defaults = {
             "lr": lr,
@@ -336,10 +334,7 @@ class Adam(_RuleOptimizer):
                 raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
             if lr.numel() != 1:
                 raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_nonnegative(lr=lr, eps=eps)
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
@@ -429,11 +424,6 @@ class AdamW(Adam):
         )
 
 
-def _check_lr(lr):
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-
-
 def _check_unit(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"Invalid {name} value: {value}")
@@ -456,7 +446,7 @@ class EWMAMomentum(_RuleOptimizer):
     """
 
     def __init__(self, params, lr: float, beta: float = 0.9, bias_correction: bool = False) -> None:
-        _check_lr(lr)
+        _check_nonnegative(lr=lr)
         _check_unit("beta", beta)
         super().__init__(params, {"lr": lr, "beta": beta, "bias_correction": bias_correction})
 
@@ -479,7 +469,7 @@ class LeeMomentum(_RuleOptimizer):
     """
 
     def __init__(self, params, lr: float, lam: float = 0.9) -> None:
-        _check_lr(lr)
+        _check_nonnegative(lr=lr)
         _check_unit("lam", lam)
         super().__init__(params, {"lr": lr, "lam": lam})
 
@@ -500,10 +490,9 @@ class LeeRMSProp(_RuleOptimizer):
     """
 
     def __init__(self, params, lr: float, alpha: float = 0.9, eps: float = 1e-8) -> None:
-        _check_lr(lr)
+        _check_nonnegative(lr=lr)
         _check_unit("alpha", alpha)
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_nonnegative(eps=eps)
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
 
     def _rule(self, group):
