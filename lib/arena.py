@@ -18,11 +18,11 @@ Every grid of a network is **one stacked run** of :func:`lib.train.train_stacked
 that applies each optimizer's rule to its own block of copies; each copy still computes exactly what it would
 alone. :func:`grid_run` trains the full factorial of any hyperparameters of one rule the same way.
 
-The Adam chapter's experiments that are worth reusing live here too: :func:`adam_l2_update` (Adam with an L2
-penalty in the gradient, ``torch.optim.Adam(weight_decay=λ)``, against the decoupled
-:func:`lib.rules.adamw_update`), :class:`StepRecorder` (the size of every update a rule makes inside a stacked
-run), :func:`correction_factor` (how much larger Adam's early steps are without bias correction) and
-:func:`online_counterexample`, the online problem on which Adam fails to converge and AMSGrad does not.
+The Adam chapter's experiments that are worth reusing live here too: :data:`ADAM_L2` (the rule
+:func:`lib.rules.adam_l2_update`: Adam with an L2 penalty in the gradient, ``torch.optim.Adam(weight_decay=λ)``,
+against the decoupled :func:`lib.rules.adamw_update`), :class:`StepRecorder` (the size of every update a rule
+makes inside a stacked run), :func:`correction_factor` (how much larger Adam's early steps are without bias
+correction) and :func:`online_counterexample`, the online problem on which Adam fails to converge and AMSGrad does not.
 
 References:
     D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.
@@ -105,42 +105,8 @@ def _contenders(contenders) -> list[Contender]:
 # ------------------------------------------------------------------------------------------- the Adam + L2 rule
 
 
-def adam_l2_update(
-    g,
-    state: _rules.AdamState,
-    theta,
-    *,
-    eta,
-    beta1=0.9,
-    beta2=0.999,
-    eps=1e-8,
-    bias_correction=True,
-    amsgrad=False,
-    weight_decay=1e-2,
-    inplace=False,
-):
-    r"""Adam on the L2-penalized loss :math:`L(\theta) + \tfrac{\lambda}{2}\lVert\theta\rVert^2`.
-
-    .. math::
-        \tilde g^t = g^t + \lambda\,\theta^t, \qquad
-        \theta^{t+1} = \theta^t - \eta\, \frac{\hat m^t}{\sqrt{\hat v^t} + \epsilon}
-        \quad\text{with } \hat m^t, \hat v^t \text{ the moments of } \tilde g
-
-    (:func:`lib.rules.adam_update` applied to :math:`\tilde g`): what ``torch.optim.Adam(weight_decay=λ)``
-    does. The decay :math:`\lambda\theta` goes through the division by :math:`\sqrt{\hat v}`, so a weight whose
-    gradients have been large is decayed less than one whose gradients have been small; AdamW
-    (:func:`lib.rules.adamw_update`) subtracts :math:`\eta\lambda\theta` outside the division instead.
-
-    References:
-        I. Loshchilov and F. Hutter, "Decoupled weight decay regularization", ICLR 2019, Algorithm 2 (line 6).
-        PyTorch documentation, ``torch.optim.Adam`` (``weight_decay``).
-    """
-    return _rules.adam_update(g + weight_decay * theta, state, theta, eta=eta, beta1=beta1, beta2=beta2, eps=eps,
-                              bias_correction=bias_correction, amsgrad=amsgrad, inplace=inplace)
-
-
-ADAM_L2 = _rules.Rule("adam_l2", "Adam + L2", _rules.adam_init, adam_l2_update,
-                      {**_rules.RULES["adam"].defaults, "weight_decay": 1e-2})
+adam_l2_update = _rules.adam_l2_update
+ADAM_L2 = _rules.RULES["adam_l2"]
 
 
 # ------------------------------------------------------------------------------------- several rules, one stack

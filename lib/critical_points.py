@@ -384,17 +384,7 @@ def digits_problem(hidden: int = 4, *, weight_decay: float = 1e-2, test_size: fl
     return NetworkLoss(model_fn, d.X_train, d.y_train, weight_decay=weight_decay)
 
 
-def _adam_l2_update(g, state, theta, *, eta, weight_decay=0.0, **hparams):
-    return _rules.adam_update(g + weight_decay * theta, state, theta, eta=eta, **hparams)
-
-
-ADAM_L2 = _rules.Rule(
-    name="adam_l2",
-    label="Adam + L2",
-    init=_rules.adam_init,
-    update=_adam_l2_update,
-    defaults={**_rules.RULES["adam"].defaults, "weight_decay": 0.0},
-)
+ADAM_L2 = _rules.RULES["adam_l2"]
 """Adam on :math:`L + \\tfrac{\\lambda_\\text{wd}}{2}\\lVert\\theta\\rVert^2`: the L2 gradient
 :math:`\\lambda_\\text{wd}\\theta` is added before the moments (torch's coupled ``weight_decay``), so its fixed
 points are the critical points of :class:`NetworkLoss` with the same ``weight_decay``. (AdamW's decoupled decay

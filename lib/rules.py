@@ -507,6 +507,40 @@ def adamw_update(
     return step, state
 
 
+def adam_l2_update(
+    g,
+    state: AdamState,
+    theta,
+    *,
+    eta,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    bias_correction=True,
+    amsgrad=False,
+    weight_decay=1e-2,
+    inplace=False,
+):
+    r"""Adam on the L2-penalized loss :math:`L(\theta) + \tfrac{\lambda}{2}\lVert\theta\rVert^2`.
+
+    .. math::
+        \tilde g^t = g^t + \lambda\,\theta^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\, \frac{\hat m^t}{\sqrt{\hat v^t} + \epsilon}
+        \quad\text{with } \hat m^t, \hat v^t \text{ the moments of } \tilde g
+
+    (:func:`lib.rules.adam_update` applied to :math:`\tilde g`): what ``torch.optim.Adam(weight_decay=λ)``
+    does. The decay :math:`\lambda\theta` goes through the division by :math:`\sqrt{\hat v}`, so a weight whose
+    gradients have been large is decayed less than one whose gradients have been small; AdamW
+    (:func:`adamw_update`) subtracts :math:`\eta\lambda\theta` outside the division instead.
+
+    References:
+        I. Loshchilov and F. Hutter, "Decoupled weight decay regularization", ICLR 2019, Algorithm 2 (line 6).
+        PyTorch documentation, ``torch.optim.Adam`` (``weight_decay``).
+    """
+    return adam_update(g + weight_decay * theta, state, theta, eta=eta, beta1=beta1, beta2=beta2, eps=eps,
+                              bias_correction=bias_correction, amsgrad=amsgrad, inplace=inplace)
+
+
 class UnifiedState(NamedTuple):
     t: int  # steps taken
     m: Array  # momentum: EWMA of the gradients (direction)
@@ -600,6 +634,20 @@ RULES: dict[str, Rule] = {
             "AdamW",
             adam_init,
             adamw_update,
+            {
+                "beta1": 0.9,
+                "beta2": 0.999,
+                "eps": 1e-8,
+                "bias_correction": True,
+                "amsgrad": False,
+                "weight_decay": 1e-2,
+            },
+        ),
+        Rule(
+            "adam_l2",
+            "Adam + L2",
+            adam_init,
+            adam_l2_update,
             {
                 "beta1": 0.9,
                 "beta2": 0.999,
