@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -35,8 +36,14 @@ def toc_pages() -> list[str]:
     return [f"{file}.html" for file in files]
 
 
+@functools.cache
 def soup(page: str) -> BeautifulSoup:
     return BeautifulSoup((HTML / page).read_text(encoding="utf-8"), "html.parser")
+
+
+@functools.cache
+def element_ids(page: str) -> frozenset[str]:
+    return frozenset(element["id"] for element in soup(page).find_all(id=True))
 
 
 def test_every_toc_entry_is_built(site_dir):
@@ -79,8 +86,7 @@ def test_internal_links_resolve(page_name):
             broken.append(href)
             continue
         if parsed.fragment and target.suffix == ".html":
-            ids = {element.get("id") for element in soup(target.relative_to(HTML).as_posix()).find_all(id=True)}
-            if unquote(parsed.fragment) not in ids:
+            if unquote(parsed.fragment) not in element_ids(target.relative_to(HTML).as_posix()):
                 broken.append(href)
     assert not broken, f"{page_name} has broken internal links: {sorted(set(broken))}"
 
