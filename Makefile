@@ -25,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# MathJax, require.js and the ipywidgets HTML manager, copied from npm packages into the site.s static files (_assets/vendor).
+# MathJax, require.js and the ipywidgets HTML manager, copied from npm packages into the site's static files (_assets/vendor).
 $(VENDOR)/.copied: node_modules/.installed
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax $(VENDOR)/html-manager
 	cp -r node_modules/mathjax/es5/. $(VENDOR)/mathjax/

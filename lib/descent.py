@@ -27,6 +27,8 @@ References:
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -95,9 +97,10 @@ def nearest_critical_point(surface: Surface, xy, tol: float = 1e-3) -> np.ndarra
 class MinibatchPath(NamedTuple):
     """The iterates of :func:`minibatch_path`: ``S`` updates, ``d`` parameters."""
 
-    theta: np.ndarray  # (S+1, d), theta[0] is the start
+    theta: np.ndarray  # (S+1, d), theta[0] is the start; after a divergence the last iterate inside is repeated
     loss: np.ndarray  # (S+1,), full-data loss at each iterate
     epoch: np.ndarray  # (S+1,), epochs completed (fractional inside an epoch)
+    diverged_at: int = -1  # the update at which the run diverged, -1 if it did not (as in lib.trajectories)
 
 
 def minibatch_path(
@@ -109,6 +112,7 @@ def minibatch_path(
     epochs: int,
     seed: int = 0,
     rule: str = "gd",
+    bound: float = 1e6,
     **hparams,
 ) -> MinibatchPath:
     r"""Mini-batch gradient descent on a least-squares problem, every iterate kept.
@@ -123,6 +127,13 @@ def minibatch_path(
 
     ``batch_size = n`` is batch gradient descent (one update per epoch), ``1`` stochastic gradient descent
     (:math:`n` updates per epoch). The full-data loss is recorded at every iterate.
+
+    **Divergence**, as in :mod:`lib.trajectories`: the run diverges at update :math:`k` when
+    :math:`\theta^k` is not finite or leaves the box :math:`\max_i |\theta_i| \le` ``bound``. It then stops:
+    ``theta[k:]`` repeats the last iterate inside, ``theta[k - 1]`` (so ``loss`` stays finite), and
+    ``diverged_at = k`` (``-1`` if it never diverged, ``0`` if ``theta0`` itself lies outside the box). The
+    overflow warnings numpy raises on the way are silenced: they are the expected symptom, recorded in
+    ``diverged_at``.
 
     References:
         Robbins & Monro (1951); Bottou, Curtis & Nocedal (2018), §3 and Algorithm 3.1.
@@ -139,18 +150,36 @@ def minibatch_path(
     theta = np.array(theta0, dtype=np.float64)
     if theta.shape != (d,):
         raise ValueError(f"Invalid theta0 shape: {theta.shape} (expected ({d},))")
+    if not np.isfinite(theta).all():
+        raise ValueError("Invalid theta0: every entry must be finite")
+    if not (isinstance(bound, numbers.Real) and bound > 0):
+        raise ValueError(f"Invalid bound: {bound} (must be > 0)")
+    # |θ| <= limit fails for NaN, and for inf when there is no bound
+    limit = bound if math.isfinite(bound) else np.finfo(np.float64).max
     batch_size = min(int(batch_size), n)
     init, update = _rules.RULES[rule].init, _rules.RULES[rule].update
     state = init(theta)
     rng = np.random.default_rng(seed)
     per_epoch = -(-n // batch_size)
-    path = [theta]
-    for _ in range(epochs):
-        order = rng.permutation(n) if batch_size < n else np.arange(n)
-        for k in range(per_epoch):
-            idx = order[k * batch_size:(k + 1) * batch_size]
-            step, state = update(problem.grad(theta, idx), state, theta, eta=eta, **hparams)
-            theta = theta + step
-            path.append(theta)
-    theta_path = np.stack(path)
-    return MinibatchPath(theta_path, problem.loss(theta_path), np.arange(len(path)) / per_epoch)
+    theta_path = np.empty((epochs * per_epoch + 1, d))
+    theta_path[0] = theta
+    diverged_at = -1 if np.abs(theta).max() <= limit else 0
+    t = 0  # updates made
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for _ in range(epochs):
+            if diverged_at >= 0:
+                break
+            order = rng.permutation(n) if batch_size < n else np.arange(n)
+            for k in range(per_epoch):
+                idx = order[k * batch_size:(k + 1) * batch_size]
+                step, state = update(problem.grad(theta, idx), state, theta, eta=eta, **hparams)
+                theta = theta + step
+                t += 1
+                if not np.abs(theta).max() <= limit:
+                    diverged_at = t
+                    break
+                theta_path[t] = theta
+        if diverged_at >= 0:  # frozen at the last iterate inside (the start, if it lies outside)
+            theta_path[diverged_at:] = theta_path[max(diverged_at - 1, 0)]
+        loss = problem.loss(theta_path)
+    return MinibatchPath(theta_path, loss, np.arange(len(theta_path)) / per_epoch, diverged_at)

@@ -101,6 +101,54 @@ def test_minibatch_path_runs_other_rules():
     assert path.loss[-1] < 0.05 * path.loss[0]
 
 
+def test_minibatch_path_detects_divergence_like_lib_trajectories():
+    # Full-batch GD above 2/λ_max: the oracle loop (no bound) says at which step |θ| first leaves the box.
+    problem = linear_regression_2d(n=20, seed=1)
+    lam_max = np.linalg.eigvalsh(problem.hessian)[-1]
+    eta, bound, epochs = 1.2 * 2.0 / lam_max, 1e3, 200
+    expected = [np.array([0.0, 0.0])]
+    for _ in range(epochs):
+        expected.append(expected[-1] - eta * problem.grad(expected[-1]))
+    expected = np.stack(expected)
+    k = int(np.argmax(np.abs(expected).max(axis=1) > bound))
+    assert k > 1
+    path = descent.minibatch_path(problem, [0.0, 0.0], 20, eta=eta, epochs=epochs, bound=bound)
+    assert path.diverged_at == k
+    np.testing.assert_allclose(path.theta[:k], expected[:k], rtol=1e-12)
+    np.testing.assert_array_equal(path.theta[k:], np.broadcast_to(path.theta[k - 1], path.theta[k:].shape))
+    assert path.theta.shape == (epochs + 1, 2) and path.epoch.shape == (epochs + 1,)
+    assert np.abs(path.theta).max() <= bound and np.all(np.isfinite(path.loss))
+    np.testing.assert_allclose(path.loss, problem.loss(path.theta), rtol=1e-13)
+    # below the limit: the same run converges and says so
+    assert descent.minibatch_path(problem, [0.0, 0.0], 20, eta=0.9 * 2.0 / lam_max, epochs=epochs).diverged_at == -1
+
+
+@pytest.mark.filterwarnings("error")
+def test_minibatch_path_overflow_is_recorded_not_warned():
+    # With no bound the iterates grow until they overflow to inf: that is a divergence, not a RuntimeWarning.
+    problem = linear_regression_2d(n=16, seed=0)
+    path = descent.minibatch_path(problem, [0.0, 0.0], 1, eta=5.0, epochs=100, seed=3, bound=float("inf"))
+    assert path.diverged_at > 0
+    assert np.all(np.isfinite(path.theta))
+    np.testing.assert_array_equal(path.theta[-1], path.theta[path.diverged_at - 1])
+    # the default box stops it long before, at the same update or earlier
+    boxed = descent.minibatch_path(problem, [0.0, 0.0], 1, eta=5.0, epochs=100, seed=3)
+    assert 0 < boxed.diverged_at <= path.diverged_at
+    np.testing.assert_array_equal(boxed.theta[:boxed.diverged_at], path.theta[:boxed.diverged_at])
+
+
+def test_minibatch_path_start_outside_the_box_diverges_at_zero():
+    path = descent.minibatch_path(linear_regression_2d(n=8), [2e6, 0.0], 4, eta=0.1, epochs=2)
+    assert path.diverged_at == 0
+    np.testing.assert_array_equal(path.theta, np.broadcast_to([2e6, 0.0], (5, 2)))
+
+
+def test_minibatch_path_result_without_divergence_field_still_builds():
+    # the field is new: code that builds a MinibatchPath from three arrays keeps working
+    built = descent.MinibatchPath(np.zeros((2, 2)), np.zeros(2), np.arange(2.0))
+    assert built.diverged_at == -1
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -109,6 +157,8 @@ def test_minibatch_path_runs_other_rules():
         ({"eta": -0.1}, "Invalid learning rate: -0.1"),
         ({"rule": "newton"}, "Unknown rule: 'newton'"),
         ({"theta0": [0.0]}, "Invalid theta0 shape"),
+        ({"theta0": [np.nan, 0.0]}, "Invalid theta0: every entry must be finite"),
+        ({"bound": 0.0}, "Invalid bound: 0.0"),
     ],
 )
 def test_minibatch_path_rejects_bad_arguments(kwargs, message):

@@ -16,6 +16,7 @@ from lib.viz.explorer import (
     View,
 )
 from lib.viz.explorers import curve_explorer, optimizer_explorer, quadratic_explorer
+from lib.viz.plots import band_bounds, plot_band, plot_basins, plot_gradient_field, plot_heatmap
 
 __all__ = [
     "BOOK_BUILD_ENV",
@@ -29,7 +30,12 @@ __all__ = [
     "Markers",
     "Panel",
     "View",
+    "band_bounds",
     "curve_explorer",
     "optimizer_explorer",
+    "plot_band",
+    "plot_basins",
+    "plot_gradient_field",
+    "plot_heatmap",
     "quadratic_explorer",
 ]

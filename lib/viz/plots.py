@@ -7,7 +7,13 @@ r"""Matplotlib helpers shared by the chapters and the explorers: one look for ev
 * :func:`plot_surface`: contours of a :class:`~lib.surfaces.Surface` with its critical points marked by kind;
 * :func:`plot_trajectories` and :func:`plot_loss`: the paths of :func:`lib.trajectories.run` and their loss,
   a divergence shown as a cross on the edge of the axes and said in the legend, never as a blank plot;
-* :func:`plot_curves`: labelled curves, e.g. learning-rate schedules.
+* :func:`plot_curves`: labelled curves, e.g. learning-rate schedules;
+* :func:`plot_band` (and :func:`band_bounds`): the centre of repeated runs (mean or median over seeds) with a
+  shaded band (min–max, ± one standard deviation, or between two percentiles);
+* :func:`plot_heatmap`: a quantity over a 2-D grid of settings, e.g. the rate over :math:`(\eta, \beta)`, the cells
+  that did not converge greyed out, with a labelled colorbar and an optional optimum marker;
+* :func:`plot_gradient_field`: arrows of :math:`-\nabla f` over a surface's contours, the way water runs;
+* :func:`plot_basins`: a grid of starts coloured by where each run ended (the basins of attraction).
 
 References:
     J. D. Hunter (2007), Matplotlib: a 2D graphics environment, Computing in Science & Engineering 9(3).
@@ -16,20 +22,33 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import contourpy
+import matplotlib
 import numpy as np
+from matplotlib import cbook
 from matplotlib.colors import LinearSegmentedColormap, to_hex
+from matplotlib.lines import Line2D
 
 __all__ = [
     "CRITICAL_STYLE",
+    "NOT_CONVERGED",
     "PALETTE",
+    "Band",
+    "Heatmap",
+    "band_bounds",
     "contour_levels",
     "critical_point_items",
     "draw_contours",
     "loss_gap",
+    "plot_band",
+    "plot_basins",
     "plot_curves",
+    "plot_gradient_field",
+    "plot_heatmap",
     "plot_loss",
     "plot_surface",
     "plot_trajectories",
@@ -42,6 +61,8 @@ PALETTE = tuple(to_hex(f"C{i}") for i in (0, 1, 2, 4, 5, 6, 8, 9, 7))
 CONTOUR_CMAP = LinearSegmentedColormap.from_list("lib_contours", ["#c6d3e1", "#fbfbf7"])
 CONTOUR_LINE = "#8a8f99"
 DIVERGED = to_hex("C3")
+# the cells of a heat map where a run did not converge (diverged, or a rate >= 1)
+NOT_CONVERGED = "#bdbdbd"
 # marker, color, size (points) of each kind of critical point
 CRITICAL_STYLE = {
     "global minimum": ("*", "#222222", 11.0),
@@ -197,3 +218,197 @@ def plot_curves(ax, curves: Mapping[str, tuple], *, xlabel: str = "", ylabel: st
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     return ax
+
+
+def _line_kw(kw: Mapping[str, Any] | None, **defaults) -> dict:
+    """``defaults`` updated by ``kw``, aliases (``lw``, ``ms``, ``mec``, ...) resolved, so either spelling wins."""
+    return {**cbook.normalize_kwargs(defaults, Line2D), **cbook.normalize_kwargs(dict(kw or {}), Line2D)}
+
+
+# ------------------------------------------------------------------------------------------- repeated runs
+
+
+class Band(NamedTuple):
+    """What :func:`plot_band` drew."""
+
+    line: Any  # matplotlib Line2D: the centre curve (carries the legend label)
+    fill: Any  # matplotlib PolyCollection: the band between the lower and the upper edge
+
+
+def band_bounds(samples, *, axis: int = 0, center="mean", spread="minmax",
+                skipna: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(center, lo, hi)`` of repeated runs: ``samples`` holds the repeats (e.g. seeds) along ``axis``.
+
+    ``center`` is ``"mean"``, ``"median"`` or an array (a centre computed elsewhere, e.g. a median a
+    :mod:`lib` function reports). ``spread`` is
+
+    * ``"minmax"``: :math:`[\min_s x_s, \max_s x_s]`, every repeat inside the band;
+    * ``"std"``: :math:`c \pm \sigma` with :math:`\sigma^2 = \frac1S\sum_s (x_s - \bar x)^2`;
+    * a pair ``(p_lo, p_hi)`` of percentiles in :math:`[0, 100]`, e.g. ``(25, 75)``, the interquartile range.
+
+    With ``skipna`` NaN repeats (diverged seeds) are left out; where every repeat is NaN all three are NaN,
+    without a warning. Without it a NaN repeat makes that position NaN (a gap in the curve and the band).
+
+    References:
+        J. W. Tukey (1977), Exploratory Data Analysis, Addison-Wesley (quartiles and the box plot).
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim == 0:
+        raise ValueError("Invalid samples: expected an array with the repeats along `axis`")
+    stats = {"mean": np.nanmean if skipna else np.mean, "median": np.nanmedian if skipna else np.median,
+             "min": np.nanmin if skipna else np.min, "max": np.nanmax if skipna else np.max,
+             "std": np.nanstd if skipna else np.std, "percentile": np.nanpercentile if skipna else np.percentile}
+    if isinstance(center, str) and center not in ("mean", "median"):
+        raise ValueError(f"Invalid center: {center!r} (expected 'mean', 'median' or an array)")
+    if isinstance(spread, str):
+        if spread not in ("minmax", "std"):
+            raise ValueError(f"Invalid spread: {spread!r} (expected 'minmax', 'std' or a pair of percentiles)")
+    elif not (np.shape(spread) == (2,) and 0.0 <= spread[0] <= spread[1] <= 100.0):
+        raise ValueError(f"Invalid spread: {spread!r} (expected 'minmax', 'std' or a pair of percentiles "
+                         "0 <= lo <= hi <= 100)")
+    with warnings.catch_warnings():
+        # an all-NaN position (every seed diverged) is reported as NaN, which is what the plot should show
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if isinstance(center, str):
+            c = stats[center](samples, axis=axis)
+        else:
+            c = np.asarray(center, dtype=np.float64)
+            expected = np.delete(samples.shape, axis % samples.ndim)
+            if c.shape != tuple(expected):
+                raise ValueError(f"Invalid center shape: {c.shape} (expected {tuple(expected)})")
+        if isinstance(spread, str) and spread == "minmax":
+            lo, hi = stats["min"](samples, axis=axis), stats["max"](samples, axis=axis)
+        elif isinstance(spread, str):
+            sigma = stats["std"](samples, axis=axis)
+            lo, hi = c - sigma, c + sigma
+        else:
+            lo, hi = stats["percentile"](samples, [spread[0], spread[1]], axis=axis)
+    return c, lo, hi
+
+
+def plot_band(ax, x, samples, *, axis: int = 0, center="mean", spread="minmax", skipna: bool = False,
+              color=None, label: str | None = None, alpha: float = 0.15, **line_kw) -> Band:
+    """The centre of repeated runs as a curve and their spread as a shaded band of the same colour.
+
+    ``samples`` holds the repeats along ``axis`` (one row per seed: ``axis=0``); ``center``, ``spread`` and
+    ``skipna`` as in :func:`band_bounds`. ``line_kw`` style the curve (``lw``, ``ls``, ``marker``, ...); only
+    the curve carries ``label``, so a legend shows one entry per band. Say in the title or the legend what the
+    band is ("band: min–max of 3 seeds").
+    """
+    c, lo, hi = band_bounds(samples, axis=axis, center=center, spread=spread, skipna=skipna)
+    color = PALETTE[0] if color is None else color
+    (line,) = ax.plot(x, c, **_line_kw(line_kw, color=color, label=label, linewidth=1.6))
+    fill = ax.fill_between(x, lo, hi, color=color, alpha=alpha, linewidth=0)
+    return Band(line, fill)
+
+
+# ------------------------------------------------------------------------------------ grids of settings
+
+
+class Heatmap(NamedTuple):
+    """What :func:`plot_heatmap` drew."""
+
+    mesh: Any  # matplotlib QuadMesh
+    colorbar: Any  # matplotlib Colorbar, or None
+    optimum: Any  # matplotlib Line2D of the optimum marker, or None
+
+
+def plot_heatmap(ax, x, y, values, *, mask=None, cmap="magma", vmin: float | None = None,
+                 vmax: float | None = None, bad_color=NOT_CONVERGED, colorbar: bool = True,
+                 colorbar_label: str = "", colorbar_kw: Mapping[str, Any] | None = None, optimum=None,
+                 optimum_label: str | None = None, optimum_kw: Mapping[str, Any] | None = None,
+                 xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> Heatmap:
+    r"""A quantity over a 2-D grid of settings, one cell per setting: ``values[j, i]`` at ``(x[i], y[j])``
+    (the layout of :func:`numpy.meshgrid` and :func:`surface_grid`), e.g. the measured rate over the
+    learning rate :math:`\eta` (``x``) and the momentum :math:`\beta` (``y``).
+
+    Cells where ``mask`` is true (e.g. ``~(rate < 1)``: no convergence) and non-finite cells (NaN, inf: diverged)
+    are drawn in ``bad_color``, grey, never in a colour of the scale; say so in ``colorbar_label``. The colorbar
+    goes beside ``ax`` (``colorbar_kw`` go to :meth:`~matplotlib.figure.Figure.colorbar`; ``{"ax": axes}`` makes
+    one colorbar for several heat maps that share ``vmin``/``vmax``). ``optimum = (x*, y*)`` marks the best
+    setting with a green star (``optimum_kw`` restyle it), labelled ``optimum_label`` for the legend.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1 or values.shape != (len(y), len(x)):
+        raise ValueError(f"Invalid values shape: {values.shape} (expected (len(y), len(x)) = ({len(y)}, {len(x)}))")
+    bad = ~np.isfinite(values)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != values.shape:
+            raise ValueError(f"Invalid mask shape: {mask.shape} (expected {values.shape})")
+        bad |= mask
+    colormap = (matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad=bad_color)
+    mesh = ax.pcolormesh(x, y, np.ma.masked_where(bad, values), cmap=colormap, vmin=vmin, vmax=vmax,
+                         shading="nearest")
+    bar = None
+    if colorbar:
+        kw = dict(colorbar_kw or {})
+        bar = ax.figure.colorbar(mesh, ax=kw.pop("ax", ax), label=colorbar_label, **kw)
+    star = None
+    if optimum is not None:
+        (star,) = ax.plot(*optimum, **_line_kw(optimum_kw, linestyle="none", marker="*", markersize=15,
+                                               color=PALETTE[2], markeredgecolor="white", zorder=3,
+                                               label=optimum_label))
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    return Heatmap(mesh, bar, star)
+
+
+# ------------------------------------------------------------------------------------------------ surfaces
+
+
+def plot_gradient_field(ax, surface, *, n=(21, 13), inset: float = 0.0, bounds=None, normalize: bool = True,
+                        length: float | None = None, color="0.35", width: float = 0.0028, zorder: float = 1,
+                        **quiver_kw):
+    r"""Arrows of :math:`-\nabla f`, the direction gradient descent moves in, on an ``n`` = ``(nx, ny)`` grid
+    over the surface's window (or ``bounds``) shrunk by ``inset`` (data units) on every side. Draw it over
+    :func:`plot_surface`: the arrows cross the contour lines at right angles.
+
+    With ``normalize`` every arrow has the same ``length`` (data units; default 0.8 of the smaller grid
+    spacing), so the flat regions show their direction too; without it the longest arrow has ``length`` and
+    the others scale with :math:`\lVert\nabla f\rVert`. At a critical point (zero gradient) there is no arrow.
+    Returns the :class:`~matplotlib.quiver.Quiver`.
+    """
+    nx, ny = (int(n), int(n)) if np.ndim(n) == 0 else (int(n[0]), int(n[1]))
+    if nx < 2 or ny < 2:
+        raise ValueError(f"Invalid n: {n} (must be >= 2 in each direction)")
+    (x0, x1), (y0, y1) = surface.bounds if bounds is None else bounds
+    gx, gy = np.meshgrid(np.linspace(x0 + inset, x1 - inset, nx), np.linspace(y0 + inset, y1 - inset, ny))
+    if length is None:
+        length = 0.8 * min(abs(gx[0, 1] - gx[0, 0]), abs(gy[1, 0] - gy[0, 0]))
+    if not length > 0:
+        raise ValueError(f"Invalid length: {length} (must be > 0)")
+    d = -np.asarray(surface.grad(np.stack([gx, gy], axis=-1)), dtype=np.float64)
+    norm = np.linalg.norm(d, axis=-1, keepdims=True)
+    scale = norm if normalize else np.full_like(norm, norm.max())
+    d = np.divide(d, scale, out=np.zeros_like(d), where=scale > 0)
+    return ax.quiver(gx, gy, length * d[..., 0], length * d[..., 1], color=color, angles="xy", scale_units="xy",
+                     scale=1.0, width=width, zorder=zorder, **quiver_kw)
+
+
+def plot_basins(ax, starts, groups: Mapping[str, Any], *, colors: Sequence | None = None, marker: str = "o",
+                size: float = 3.6, alpha: float = 0.9, **marker_kw) -> list:
+    """A grid of starts coloured by where their runs ended: ``groups`` maps a legend label (e.g.
+    ``"global minimum: 212 starts"``) to a boolean mask over the rows of ``starts`` (shape ``(k, 2)``). One
+    marker per start, one colour per group (``colors``, default the palette); every group gets its legend entry,
+    an empty one too. ``marker_kw`` go to :meth:`~matplotlib.axes.Axes.plot` (e.g. ``zorder``). Returns the
+    Line2D of each group.
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    if starts.ndim != 2 or starts.shape[1] != 2:
+        raise ValueError(f"Invalid starts shape: {starts.shape} (expected (k, 2))")
+    colors = PALETTE if colors is None else colors
+    lines = []
+    for i, (label, hit) in enumerate(groups.items()):
+        hit = np.asarray(hit, dtype=bool)
+        if hit.shape != starts.shape[:1]:
+            raise ValueError(f"Invalid mask shape for {label!r}: {hit.shape} (expected {starts.shape[:1]})")
+        lines += ax.plot(starts[hit, 0], starts[hit, 1],
+                         **_line_kw(marker_kw, linestyle="none", marker=marker, markersize=size,
+                                    color=colors[i % len(colors)], alpha=alpha, label=label))
+    return lines
