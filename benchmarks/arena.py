@@ -19,12 +19,12 @@ steadier figure. Run: ``python benchmarks/arena.py [--cnn] [--epochs 5] [--threa
 
 import argparse
 import os
-import time
 
 import numpy as np
 import torch
+from _common import best_of, digits_workload
 
-from lib import arena, data, models, train
+from lib import arena, train
 
 CONTENDERS = [
     arena.Contender("GD", "gd"),
@@ -35,17 +35,6 @@ CONTENDERS = [
     arena.Contender("Adam", "adam"),
     arena.Contender("AdamW", "adamw"),
 ]
-
-
-def best_of(repeats, fn):
-    """Best wall-clock and best CPU (process) time of ``repeats`` calls, and the last result."""
-    wall, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(wall), min(cpu), result
 
 
 def main():
@@ -61,16 +50,7 @@ def main():
     os.environ.setdefault("LIB_PROGRESS", "0")
     torch.set_num_threads(args.threads)
 
-    digits = data.digits()
-    if args.cnn:
-        digits = digits.images()
-
-        def model_fn(seed):
-            return models.small_cnn(seed=seed)
-    else:
-
-        def model_fn(seed):
-            return models.mlp([64, 32, 10], seed=seed)
+    digits, model_fn = digits_workload(args.cnn)
 
     etas = 10.0 ** (-3.0 + 0.5 * np.arange(args.etas))
     seeds = list(range(args.seeds))

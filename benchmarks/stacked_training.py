@@ -16,23 +16,12 @@ figure (with one torch thread it is the work done, whatever else runs). Run:
 
 import argparse
 import os
-import time
 
 import numpy as np
 import torch
+from _common import best_of, digits_workload
 
-from lib import data, models, train
-
-
-def best_of(repeats, fn):
-    """Best wall-clock and best CPU (process) time of ``repeats`` calls, and the last result."""
-    wall, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(wall), min(cpu), result
+from lib import train
 
 
 def main():
@@ -46,16 +35,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("LIB_PROGRESS", "0")
 
-    digits = data.digits()
-    if args.cnn:
-        digits = digits.images()
-
-        def model_fn(seed):
-            return models.small_cnn(seed=seed)
-    else:
-
-        def model_fn(seed):
-            return models.mlp([64, 32, 10], seed=seed)
+    digits, model_fn = digits_workload(args.cnn)
 
     seeds = list(range(args.copies))
     etas = np.geomspace(1e-3, 3e-2, args.copies)

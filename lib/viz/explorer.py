@@ -189,6 +189,15 @@ def _check_color(color) -> str:
         raise ValueError(f"Invalid color: {color!r}") from error
 
 
+def _set_xy(item) -> None:
+    """Turn a drawn item's ``x`` and ``y`` into float arrays of one shape (the item is frozen)."""
+    x, y = _floats(item.x), _floats(item.y)
+    if x.shape != y.shape:
+        raise ValueError(f"Invalid x, y: shapes {x.shape} and {y.shape} differ")
+    object.__setattr__(item, "x", x)
+    object.__setattr__(item, "y", y)
+
+
 @dataclass(frozen=True, eq=False)
 class Line:
     """A polyline ``(x, y)`` in data coordinates; NaN or inf cuts it. ``style`` is a matplotlib line style
@@ -206,11 +215,7 @@ class Line:
     panel: str | None = None
 
     def __post_init__(self):
-        x, y = _floats(self.x), _floats(self.y)
-        if x.shape != y.shape:
-            raise ValueError(f"Invalid x, y: shapes {x.shape} and {y.shape} differ")
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "y", y)
+        _set_xy(self)
         if self.style not in LINESTYLES:
             raise ValueError(f"Invalid style: {self.style!r}, expected one of {sorted(LINESTYLES)}")
         if self.marker is not None and self.marker not in MARKERS:
@@ -238,11 +243,7 @@ class Markers:
     panel: str | None = None
 
     def __post_init__(self):
-        x, y = _floats(self.x), _floats(self.y)
-        if x.shape != y.shape:
-            raise ValueError(f"Invalid x, y: shapes {x.shape} and {y.shape} differ")
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "y", y)
+        _set_xy(self)
         if self.marker not in MARKERS:
             raise ValueError(f"Invalid marker: {self.marker!r}, expected one of {MARKERS}")
         _check_color(self.color)
