@@ -171,7 +171,7 @@ def combine(blocks: Sequence[tuple[str | _rules.Rule, Mapping, int]], name: str 
                                   inplace=inplace, **hparams, **mine)
             steps.append(step)
             states.append(s)
-        return _concat(steps), tuple(states)
+        return (None if inplace else _concat(steps)), tuple(states)  # inplace: each block stepped its view of theta
 
     label = " | ".join(rule.label for rule, *_ in parts)
     return _rules.Rule(name, label, init, update, free)

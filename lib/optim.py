@@ -13,10 +13,9 @@ Each optimizer applies, for every parameter :math:`\theta` with a gradient,
 
 where the sign is ``-`` for ``maximize=True`` and :math:`\lambda\theta` is torch's L2 ``weight_decay`` (the
 decoupled decay of AdamW is part of its rule). The loop calls the rule with ``inplace=True``: the state arrays
-are updated where they are, as ``torch.optim`` does, and the step is added with ``p.add_(step)``. The one cost
-left over ``torch.optim``'s per-tensor loop is that the step exists as a tensor before it is added (torch fuses
-that last multiply or divide into the parameter update): plain SGD takes about twice torch's time per step,
-the adaptive optimizers about 1.1-1.3 times (``benchmarks/optim_step.py``).
+and the parameter are updated where they are, and the step's last multiply or divide is fused into the
+parameter update (``p.add_(b, alpha=-lr)``, ``p.addcdiv_(m, denom, value=-step_size)``), as ``torch.optim``
+does (:func:`lib.rules.apply_step`); ``benchmarks/optim_step.py`` compares the step times.
 
 Per-parameter state lives in ``self.state[p]`` as the rule's named-tuple fields stored by name (``t`` as a
 Python int, the others as tensors shaped like ``p``), created lazily at the first step, so ``state_dict()`` and
@@ -73,7 +72,7 @@ def _check_one_element(lr):
 
 
 class _RuleOptimizer(Optimizer):
-    """The loop shared by every optimizer here: per-group rule, per-parameter state, ``theta += step``."""
+    """The loop shared by every optimizer here: per-group rule, per-parameter state, the rule steps ``theta``."""
 
     def _rule(self, group) -> tuple[Callable, Callable, type, dict]:
         """``(init, update, State, hparams)`` of the rule that this param group runs."""
@@ -113,8 +112,7 @@ class _RuleOptimizer(Optimizer):
                 state = self.state[p]
                 if any(f not in state for f in fields):
                     state.update(init(theta)._asdict())
-                step, new = update(g, State._make(state[f] for f in fields), theta, eta=eta, inplace=True, **hparams)
-                theta.add_(step)
+                _, new = update(g, State._make(state[f] for f in fields), theta, eta=eta, inplace=True, **hparams)
                 state.update(zip(fields, new, strict=True))
         return loss
 

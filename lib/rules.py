@@ -16,10 +16,13 @@ hyperparameters (``mu``, ``beta1``, ...). Hyperparameters that choose a branch o
 
 The formulas use Python operators only; the few operations that need a library call go through the tiny
 helpers below, which dispatch on the array type. Full-size temporaries that a function creates itself are
-sometimes updated in place (``denom += eps``) to save an allocation; arguments never are, except that
-``inplace=True`` lets the update overwrite the arrays of ``state`` with the new state (the caller gives the old
-state up). :mod:`lib.optim`, which owns its state, does that to run as fast as ``torch.optim``; the result is
-the same to the last bit.
+sometimes updated in place (``denom += eps``) to save an allocation; arguments never are, except with
+``inplace=True``: the caller gives up the old state and the old ``theta``, the update overwrites the arrays of
+``state`` with the new state, adds the step into ``theta`` itself and returns ``(None, new_state)``. On torch
+tensors with a number ``eta`` the step is then never materialized: its last multiply or divide is fused into
+the parameter update, ``theta.add_(b, alpha=-eta)`` or ``theta.addcdiv_(m, denom, value=-eta_hat)``, exactly as
+``torch.optim`` does (:func:`apply_step`). :mod:`lib.optim`, which owns its parameters and state, does that to
+run as fast as ``torch.optim``; the numbers are the same up to rounding.
 
 :mod:`lib.optim` wraps these functions as ``torch.optim.Optimizer`` subclasses; :mod:`lib.trajectories` runs
 them on 2-D surfaces; :mod:`lib.train` on stacked copies of a network.
@@ -53,9 +56,11 @@ def _is_number(x) -> bool:
     return isinstance(x, int | float)
 
 
-def sqrt(x):
-    """Elementwise square root of a numpy array or a torch tensor."""
-    return x.sqrt() if _is_tensor(x) else np.sqrt(x)
+def sqrt(x, inplace=False):
+    """Elementwise square root of a numpy array or a torch tensor; ``inplace=True`` overwrites ``x``."""
+    if _is_tensor(x):
+        return x.sqrt_() if inplace else x.sqrt()
+    return np.sqrt(x, out=x) if inplace else np.sqrt(x)
 
 
 def maximum(a, b, inplace=False):
@@ -73,45 +78,78 @@ def zeros_like(theta):
     return np.zeros(np.shape(theta), dtype=np.result_type(theta, 0.0))
 
 
-def accumulate(acc, x, decay=1.0, scale=1.0, inplace=False):
-    r"""A decaying running sum: the buffers of momentum and Adagrad.
+def accumulate(acc, x, decay=1.0, scale=1.0, inplace=False, *, square=False, denom=None):
+    r"""A decaying running sum: the buffers of momentum, Adagrad, RMSProp and Adam.
 
-    .. math:: a \leftarrow \text{decay}\cdot a + \text{scale}\cdot x
+    .. math:: a \leftarrow \text{decay}\cdot a + \text{scale}\cdot u, \qquad
+        u = x, \quad x^2 \ (\texttt{square=True}) \quad\text{or}\quad x / \texttt{denom}
 
     ``inplace=True`` overwrites ``acc``. On torch tensors with a number ``scale`` this is torch's own
-    ``acc.mul_(decay).add_(x, alpha=scale)``.
+    ``acc.mul_(decay).add_(x, alpha=scale)`` (``addcmul_(x, x, value=scale)``, ``addcdiv_(x, denom,
+    value=scale)``): :math:`u` is never stored.
     """
-    if _is_tensor(acc):
+    if _is_tensor(acc) and _is_number(scale):
         if not (_is_number(decay) and decay == 1):
             acc = acc.mul_(decay) if inplace else acc * decay
-        elif not inplace:
-            return acc.add(x, alpha=scale) if _is_number(scale) else acc + x * scale
-        return acc.add_(x, alpha=scale) if _is_number(scale) else acc.add_(x * scale)
+            inplace = True  # acc is now a new tensor of ours
+        suffix = "_" if inplace else ""
+        if square:
+            return getattr(acc, "addcmul" + suffix)(x, x, value=scale)
+        if denom is not None:
+            return getattr(acc, "addcdiv" + suffix)(x, denom, value=scale)
+        return getattr(acc, "add" + suffix)(x, alpha=scale)
+    u = x * x if square else x if denom is None else x / denom
     if inplace:
         acc *= decay
-        acc += scale * x
+        acc += scale * u
         return acc
-    return decay * acc + scale * x
+    return decay * acc + scale * u
 
 
-def ewma(avg, x, beta, inplace=False):
-    r"""One step of an exponentially weighted moving average (EWMA).
+def ewma(avg, x, beta, inplace=False, *, square=False):
+    r"""One step of an exponentially weighted moving average (EWMA) of :math:`x` (or of :math:`x^2`).
 
     .. math:: \bar x^t = \beta\,\bar x^{t-1} + (1-\beta)\,x^t
 
     Started at :math:`\bar x^0 = 0`, :math:`\bar x^t` is biased towards 0 for small :math:`t`: its weights sum
-    to :math:`1-\beta^t`; see :func:`debias`. ``inplace=True`` overwrites ``avg``.
+    to :math:`1-\beta^t`; see :func:`debias`. ``inplace=True`` overwrites ``avg``; ``square=True`` averages
+    :math:`(x^t)^2` (the second moment of RMSProp and Adam) without storing the square.
 
     On torch tensors this is ``avg.lerp(x, 1 - beta)``, the single fused operation ``torch.optim.Adam`` uses
-    (the same value up to rounding).
+    for the first moment, and ``avg.mul_(beta).addcmul_(x, x, value=1 - beta)``, its second moment.
 
     References:
         A. Ng, *Improving Deep Neural Networks*, deeplearning.ai course 2, week 2, "Exponentially weighted
         averages".
     """
-    if _is_tensor(avg):
+    if _is_tensor(avg) and not square:
         return avg.lerp_(x, 1 - beta) if inplace else avg.lerp(x, 1 - beta)
-    return accumulate(avg, x, beta, 1 - beta, inplace)
+    return accumulate(avg, x, beta, 1 - beta, inplace, square=square)
+
+
+def apply_step(theta, direction, scale=1.0, denom=None, inplace=False):
+    r"""The last line of every rule: the step :math:`s \cdot d / q` (``scale``, ``direction``, ``denom``).
+
+    .. math:: \text{step} = \text{scale} \cdot \frac{d}{q}, \qquad \theta^{t+1} = \theta^t + \text{step}
+
+    Returns the step as a new array (``denom=None``: no division). With ``inplace=True`` the step is instead
+    added into ``theta`` and ``None`` is returned; on torch tensors with a number ``scale`` that is one fused
+    pass, ``theta.add_(d, alpha=s)`` or ``theta.addcdiv_(d, q, value=s)``, the last line of ``torch.optim.SGD``,
+    ``Adam``, ..., so no full-size step is ever allocated.
+    """
+    if inplace and _is_tensor(theta) and _is_number(scale):
+        if denom is None:
+            theta.add_(direction, alpha=scale)
+        else:
+            theta.addcdiv_(direction, denom, value=scale)
+        return None
+    step = direction * scale
+    if denom is not None:
+        step /= denom
+    if inplace:
+        theta += step
+        return None
+    return step
 
 
 def debias(avg, beta, t):
@@ -152,7 +190,7 @@ def gd_update(g, state: GDState, theta, *, eta, inplace=False):
         A. Cauchy, "Méthode générale pour la résolution des systèmes d'équations simultanées", 1847.
         H. Robbins and S. Monro, "A stochastic approximation method", 1951.
     """
-    return -eta * g, state
+    return apply_step(theta, g, -eta, inplace=inplace), state
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -189,12 +227,8 @@ def momentum_update(g, state: MomentumState, theta, *, eta, mu=0.9, dampening=0.
     """
     # b starts at 0, so the undamped first step mu * 0 + 1 * g is torch's b = g
     b = accumulate(state.b, g, mu, 1 - dampening if state.t > 0 else 1, inplace)
-    if nesterov:
-        step = accumulate(g, b, 1, mu)  # g + mu * b, a new array
-        step *= -eta
-    else:
-        step = -eta * b
-    return step, MomentumState(state.t + 1, b)
+    direction = accumulate(g, b, 1, mu) if nesterov else b  # g + mu * b, a new array
+    return apply_step(theta, direction, -eta, inplace=inplace), MomentumState(state.t + 1, b)
 
 
 def nesterov_update(g, state: MomentumState, theta, *, eta, mu=0.9, inplace=False):
@@ -245,7 +279,7 @@ def lee_momentum_update(g, state: LeeMomentumState, theta, *, eta, lam=0.9, inpl
         Wang Qi, Yang Yiyuan, Jiang Ji, *LeeDL Tutorial* (《深度学习详解》), ch. 3.
     """
     m = accumulate(state.m, g, lam, -eta, inplace)
-    return m, LeeMomentumState(m)
+    return apply_step(theta, m, inplace=inplace), LeeMomentumState(m)
 
 
 class EWMAMomentumState(NamedTuple):
@@ -274,8 +308,8 @@ def ewma_momentum_update(g, state: EWMAMomentumState, theta, *, eta, beta=0.9, b
     """
     t = state.t + 1
     v = ewma(state.v, g, beta, inplace)
-    v_hat = debias(v, beta, t) if bias_correction else v
-    return -eta * v_hat, EWMAMomentumState(t, v)
+    eta_hat = debias(eta, beta, t) if bias_correction else eta  # eta * v_hat = eta_hat * v
+    return apply_step(theta, v, -eta_hat, inplace=inplace), EWMAMomentumState(t, v)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -312,13 +346,11 @@ def adagrad_update(
     """
     t = state.t + 1
     s0 = state.sum_sq + initial_accumulator_value if state.t == 0 else state.sum_sq
-    sum_sq = accumulate(s0, g * g, inplace=inplace)
+    sum_sq = accumulate(s0, g, inplace=inplace, square=True)
     eta_t = eta / (1 + (t - 1) * lr_decay)
     sigma = sqrt(sum_sq)
     sigma += eps
-    step = g * -eta_t
-    step /= sigma
-    return step, AdagradState(t, sum_sq)
+    return apply_step(theta, g, -eta_t, sigma, inplace), AdagradState(t, sum_sq)
 
 
 class RMSpropState(NamedTuple):
@@ -354,21 +386,20 @@ def rmsprop_update(
         A. Graves, "Generating sequences with recurrent neural networks", arXiv:1308.0850, 2013 (centered).
         PyTorch documentation, ``torch.optim.RMSprop``.
     """
-    v = ewma(state.v, g * g, alpha, inplace)
+    v = ewma(state.v, g, alpha, inplace, square=True)
     if centered:
         g_avg = ewma(state.g_avg, g, alpha, inplace)
-        sigma = sqrt(v - g_avg * g_avg)
+        sigma = sqrt(accumulate(v, g_avg, 1, -1, square=True), inplace=True)  # v - g_avg², a new array
     else:
         g_avg = state.g_avg
         sigma = sqrt(v)
     sigma += eps
     if momentum > 0:
-        b = accumulate(state.b, g / sigma, momentum, 1, inplace)
-        step = -eta * b
+        b = accumulate(state.b, g, momentum, 1, inplace, denom=sigma)
+        step = apply_step(theta, b, -eta, inplace=inplace)
     else:
         b = state.b
-        step = g * -eta
-        step /= sigma
+        step = apply_step(theta, g, -eta, sigma, inplace)
     return step, RMSpropState(state.t + 1, v, g_avg, b)
 
 
@@ -403,7 +434,7 @@ def lee_rmsprop_update(g, state: LeeRMSPropState, theta, *, eta, alpha=0.9, eps=
         T. Tieleman and G. Hinton, *Neural Networks for Machine Learning*, lecture 6.5, 2012.
     """
     sigma = _lee_sigma(state.sigma, g, state.t, alpha)
-    return -eta * g / (sigma + eps), LeeRMSPropState(state.t + 1, sigma)
+    return apply_step(theta, g, -eta, sigma + eps, inplace), LeeRMSPropState(state.t + 1, sigma)
 
 
 class AdamState(NamedTuple):
@@ -453,15 +484,13 @@ def adam_update(
     """
     t = state.t + 1
     m = ewma(state.m, g, beta1, inplace)
-    v = ewma(state.v, g * g, beta2, inplace)
+    v = ewma(state.v, g, beta2, inplace, square=True)
     v_max = maximum(state.v_max, v, inplace) if amsgrad else state.v_max
     eta_hat, c2 = (debias(eta, beta1, t), 1 - beta2**t) if bias_correction else (eta, 1)
     denom = sqrt(v_max if amsgrad else v)  # sqrt(v_hat) + eps
     denom /= c2**0.5
     denom += eps
-    step = m * -eta_hat
-    step /= denom
-    return step, AdamState(t, m, v, v_max)
+    return apply_step(theta, m, -eta_hat, denom, inplace), AdamState(t, m, v, v_max)
 
 
 def adamw_update(
@@ -491,18 +520,12 @@ def adamw_update(
         I. Loshchilov and F. Hutter, "Decoupled weight decay regularization", ICLR 2019.
         PyTorch documentation, ``torch.optim.AdamW``.
     """
-    step, state = adam_update(
-        g,
-        state,
-        theta,
-        eta=eta,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        bias_correction=bias_correction,
-        amsgrad=amsgrad,
-        inplace=inplace,
-    )
+    adam = {"eta": eta, "beta1": beta1, "beta2": beta2, "eps": eps, "bias_correction": bias_correction,
+            "amsgrad": amsgrad}
+    if inplace:  # torch's order: shrink theta where it is, then add Adam's step into it
+        theta *= 1 - eta * weight_decay
+        return adam_update(g, state, theta, inplace=True, **adam)
+    step, state = adam_update(g, state, theta, **adam)
     step -= eta * weight_decay * theta
     return step, state
 
@@ -571,7 +594,7 @@ def unified_update(g, state: UnifiedState, theta, *, eta, beta1=0.9, alpha=0.9, 
     """
     m = ewma(state.m, g, beta1, inplace)
     sigma = _lee_sigma(state.sigma, g, state.t, alpha)
-    return -eta * m / (sigma + eps), UnifiedState(state.t + 1, m, sigma)
+    return apply_step(theta, m, -eta, sigma + eps, inplace), UnifiedState(state.t + 1, m, sigma)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -415,4 +415,5 @@ def test_course_optimizers_follow_their_rule(name, kwargs, rule, hparams):
                 H[i] * (theta - TARGETS[t][i]), state, theta, eta=kwargs["lr"], **hparams
             )
             theta = theta + step
-        assert torch.equal(params[i].detach(), theta)
+        # the optimizer fuses the step into the parameter update (lib.rules.apply_step): equal up to rounding
+        torch.testing.assert_close(params[i].detach(), theta, rtol=1e-13, atol=1e-15)

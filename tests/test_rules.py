@@ -50,8 +50,13 @@ def run(rule, theta, steps, *, eta, xp=np, inplace=False, **hparams):
     path = [theta]
     for t in range(steps):
         g = quadratic_grad(theta, t, xp)
-        step, state = rule.update(g, state, theta, eta=eta, inplace=inplace, **hparams)
-        theta = theta + step
+        if inplace:  # the rule steps a copy of theta, ours to give up
+            theta = theta.clone() if xp is torch else theta.copy()
+            step, state = rule.update(g, state, theta, eta=eta, inplace=True, **hparams)
+            assert step is None
+        else:
+            step, state = rule.update(g, state, theta, eta=eta, **hparams)
+            theta = theta + step
         path.append(theta)
     return (np.stack(path) if xp is np else torch.stack(path)), state
 
@@ -86,6 +91,45 @@ def test_ewma_and_accumulate_formulas():
     at, xt = torch.tensor(avg), torch.tensor(x)
     torch.testing.assert_close(rules.ewma(at, xt, 0.9), torch.tensor(0.9 * avg + 0.1 * x), rtol=1e-15, atol=0)
     torch.testing.assert_close(rules.accumulate(at, xt, 1, 2.0), torch.tensor(avg + 2 * x), rtol=0, atol=0)
+
+
+
+def _fresh(xp, a):
+    """A new array of ``xp`` holding ``a``; a Python number stays a number."""
+    if not isinstance(a, np.ndarray):
+        return a
+    return torch.tensor(a) if xp is torch else a.copy()
+
+
+@pytest.mark.parametrize("xp", [np, torch], ids=["numpy", "torch"])
+@pytest.mark.parametrize("inplace", [False, True], ids=["new", "inplace"])
+@pytest.mark.parametrize("decay", [1.0, 0.5, "array"])
+@pytest.mark.parametrize("scale", [-2.0, "array"])
+def test_accumulate_of_squares_and_quotients(xp, inplace, decay, scale):
+    acc, x, q = np.array([1.0, -2.0, 0.5]), np.array([3.0, 5.0, -1.5]), np.array([2.0, 0.25, 4.0])
+    decay = np.array([0.9, 0.5, 0.1]) if decay == "array" else decay
+    scale = np.array([-2.0, 3.0, 0.5]) if scale == "array" else scale
+    for kwargs, u in (({}, x), ({"square": True}, x * x), ({"denom": _fresh(xp, q)}, x / q)):
+        a = _fresh(xp, acc)
+        out = rules.accumulate(a, _fresh(xp, x), _fresh(xp, decay), _fresh(xp, scale), inplace, **kwargs)
+        np.testing.assert_allclose(np.asarray(out), decay * acc + scale * u, rtol=1e-15)
+        assert (out is a) == inplace and np.array_equal(np.asarray(a), decay * acc + scale * u if inplace else acc)
+
+
+@pytest.mark.parametrize("xp", [np, torch], ids=["numpy", "torch"])
+@pytest.mark.parametrize("scale", [-0.3, "array"])
+@pytest.mark.parametrize("with_denom", [False, True])
+def test_apply_step_returns_the_step_or_adds_it_in_place(xp, scale, with_denom):
+    theta, d, q = np.array([[1.0, -2.0], [0.5, 4.0]]), np.array([[3.0, 5.0], [-1.0, 2.0]]), np.array([[2.0, 0.5]])
+    scale = np.array([[-0.3], [0.2]]) if scale == "array" else scale
+    s = _fresh(xp, scale)
+    expected = scale * d / (q if with_denom else 1.0)
+    t = _fresh(xp, theta)
+    step = rules.apply_step(t, _fresh(xp, d), s, _fresh(xp, q) if with_denom else None)
+    np.testing.assert_allclose(np.asarray(step), expected, rtol=1e-15)
+    assert np.array_equal(np.asarray(t), theta)  # the pure call changes nothing
+    assert rules.apply_step(t, _fresh(xp, d), s, _fresh(xp, q) if with_denom else None, inplace=True) is None
+    np.testing.assert_allclose(np.asarray(t), theta + expected, rtol=1e-15)
 
 
 # ------------------------------------------------------------------------------------------- the rule contract
@@ -135,7 +179,8 @@ def test_update_is_pure_and_inplace_gives_the_same_numbers(name, hparams, xp):
     pure, _ = run(rule, theta, 12, eta=0.05, xp=xp, **hparams)
     assert np.array_equal(np.asarray(theta), STARTS)
     in_place, _ = run(rule, theta, 12, eta=0.05, xp=xp, inplace=True, **hparams)
-    np.testing.assert_array_equal(np.asarray(in_place), np.asarray(pure))
+    # in place, torch fuses the step into theta (theta.add_(b, alpha=-eta)): the same numbers up to rounding
+    np.testing.assert_allclose(np.asarray(in_place), np.asarray(pure), rtol=1e-14, atol=1e-15)
 
     # one more step from a non-trivial state: no argument may change
     _, state = run(rule, theta, 3, eta=0.05, xp=xp, **hparams)
