@@ -22,6 +22,7 @@ $(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	bash tools/system_deps.sh npm
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -55,6 +56,7 @@ unit: $(BIN)/.installed
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTEST) -n 2 tests -m "not browser and not book"
 
 browser: $(BIN)/.installed
+	bash tools/system_deps.sh browser
 	$(PYTEST) tests -m "browser or book"
 
 test: lint unit book browser
