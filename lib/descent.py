@@ -27,14 +27,13 @@ References:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from lib import rates as _rates
 from lib import rules as _rules
+from lib import trajectories as _trajectories
 from lib.data import LeastSquares
 from lib.surfaces import Surface
 
@@ -152,10 +151,7 @@ def minibatch_path(
         raise ValueError(f"Invalid theta0 shape: {theta.shape} (expected ({d},))")
     if not np.isfinite(theta).all():
         raise ValueError("Invalid theta0: every entry must be finite")
-    if not (isinstance(bound, numbers.Real) and bound > 0):
-        raise ValueError(f"Invalid bound: {bound} (must be > 0)")
-    # |θ| <= limit fails for NaN, and for inf when there is no bound
-    limit = bound if math.isfinite(bound) else np.finfo(np.float64).max
+    limit = _trajectories.divergence_limit(bound)
     batch_size = min(int(batch_size), n)
     init, update = _rules.RULES[rule].init, _rules.RULES[rule].update
     state = init(theta)

@@ -475,7 +475,7 @@ def adam_update(
 
     The step is computed in torch's order, which folds both corrections into scalars,
     :math:`\frac{\eta}{1-\beta_1^t}\, m^t / (\sqrt{v^t} / \sqrt{1-\beta_2^t} + \epsilon)`: the same number
-    with two full-size temporaries instead of five.
+    with two full-size temporaries instead of five (one with ``inplace=True``: the step goes straight into θ).
 
     References:
         D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.

@@ -80,11 +80,8 @@ def run(rule: str | Rule, surface: Surface, starts, steps: int, *, eta, bound: f
         raise ValueError("Invalid starts: every start must be finite")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"Invalid steps: {steps} (must be an integer >= 0)")
-    if not (isinstance(bound, numbers.Real) and bound > 0):
-        raise ValueError(f"Invalid bound: {bound} (must be > 0)")
+    limit = divergence_limit(bound)
     n = len(theta)
-    # |x| <= limit fails for NaN, and for inf when there is no bound
-    limit = bound if math.isfinite(bound) else np.finfo(np.float64).max
     schedule: Callable | None = eta if callable(eta) else None
     if schedule is None:
         eta = _coordinate_major("eta", eta, n)
@@ -120,6 +117,17 @@ def run(rule: str | Rule, surface: Surface, starts, steps: int, *, eta, bound: f
         for t in range(0, steps + 1, block):
             loss[t:t + block] = surface.f(buffer[t:t + block, 0], buffer[t:t + block, 1])
     return Trajectories(buffer.transpose(2, 0, 1), loss.T, diverged_at)
+
+
+def divergence_limit(bound) -> float:
+    """The largest ``|coordinate|`` of an iterate still inside the box of half-width ``bound`` (``> 0``).
+
+    ``abs(x) <= limit`` is then the whole divergence test: it fails for NaN, and for inf even when ``bound``
+    is inf (no box), because the limit is then the largest finite float.
+    """
+    if not (isinstance(bound, numbers.Real) and bound > 0):
+        raise ValueError(f"Invalid bound: {bound} (must be > 0)")
+    return bound if math.isfinite(bound) else np.finfo(np.float64).max
 
 
 def _coordinate_major(name, value, n):

@@ -93,7 +93,6 @@ def test_ewma_and_accumulate_formulas():
     torch.testing.assert_close(rules.accumulate(at, xt, 1, 2.0), torch.tensor(avg + 2 * x), rtol=0, atol=0)
 
 
-
 def _fresh(xp, a):
     """A new array of ``xp`` holding ``a``; a Python number stays a number."""
     if not isinstance(a, np.ndarray):
