@@ -13,7 +13,7 @@ VENDOR := _assets/vendor
 BOOK_LOG := _build/book.log
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: book test lint unit browser bench serve clean
+.PHONY: book test lint unit browser bench serve clean lab notebooks
 
 $(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# MathJax, require.js and the ipywidgets HTML manager, copied from npm packages into the site's static files (_assets/vendor).
+# MathJax 4 (with its font, which it would otherwise fetch from a CDN: _config.yml points `loader.paths.fonts` at
+# vendor/mathjax/fonts), require.js and the ipywidgets HTML manager, copied from npm packages into the site's static
+# files (_assets/vendor). axe-core (package.json's devDependencies) is read by the browser tests from node_modules.
 $(VENDOR)/.copied: node_modules/.installed
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax $(VENDOR)/html-manager
-	cp -r node_modules/mathjax/es5/. $(VENDOR)/mathjax/
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax/fonts/mathjax-newcm-font $(VENDOR)/html-manager
+	cp -r node_modules/mathjax/{tex-chtml.js,input,output,a11y,sre,ui,adaptors,LICENSE} $(VENDOR)/mathjax/
+	cp -r node_modules/@mathjax/mathjax-newcm-font/{chtml.js,chtml} $(VENDOR)/mathjax/fonts/mathjax-newcm-font/
 	cp node_modules/requirejs/require.js $(VENDOR)/require.js
 	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f \
 	  ! -name 'embed.js*' ! -name 'libembed-amd.js' ! -name '*.map' -exec cp {} $(VENDOR)/html-manager/ \;
@@ -47,8 +50,11 @@ book: $(BIN)/.installed $(VENDOR)/.copied _build/.lib-stamp
 	LIB_BOOK_BUILD=1 LIB_PROGRESS=0 $(BIN)/jupyter-book build . --builder html -W --keep-going 2>&1 | tee $(BOOK_LOG)
 	@echo "The book is built: open $(CURDIR)/$(HTML)/index.html (or run 'make serve')."
 
+# ruff, then the layering contracts of lib (import-linter, [tool.importlinter] in pyproject.toml:
+# core <- viz <- lessons, no cycles; see docs/architecture.md).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check lib tests benchmarks tools _ext
+	$(BIN)/lint-imports --no-cache
 
 # Two pytest workers with one BLAS/torch thread each: the machine has two cores, and oversubscribed threads
 # make linear algebra several times slower.
@@ -63,6 +69,20 @@ test: lint unit book browser
 
 bench: $(BIN)/.installed
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+# The chapters as notebooks in JupyterLab, from .venv, on localhost only. Double-clicking a chapter's .md opens it
+# as a notebook (jupytext): the default viewer is set in this repository's .jupyter/labconfig, not in your home
+# (on Binder the repository is the home directory, so the same file applies there).
+LAB_PORT ?= 8888
+lab: $(BIN)/.installed
+	@echo "Starting JupyterLab on http://127.0.0.1:$(LAB_PORT)/lab/tree/chapters (the URL with its token follows)."
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir="$(CURDIR)" \
+	  --ServerApp.default_url=/lab/tree/chapters $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The Colab copies: notebooks/<chapter>.ipynb generated from chapters/*.md (tests/test_notebooks.py checks them).
+notebooks: $(BIN)/.installed
+	$(BIN)/python tools/sync_notebooks.py
 
 serve:
 	@test -f $(HTML)/index.html || { echo "Run 'make book' first."; exit 1; }

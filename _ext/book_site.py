@@ -3,9 +3,52 @@
 - Jupyter Book registers some extensions' inline scripts twice (sphinx-thebe's
   ``const THEBE_JS_URL = ...`` among them); the second copy is a JavaScript
   ``SyntaxError`` in the console of every page. Each page keeps one copy of each script.
+- A hidden cell's "Show code cell source" toggle is named by what it shows, not by the generic
+  ``aria-label="Toggle hidden content"`` (axe-core: an accessible name must contain the visible text).
+- ``_assets/book.js`` does the same for the theme's colour-mode button, which the page templates draw.
+- The references page labels its entries as the chapters cite them, "Kingma and Ba, 2015", not "[12]": the
+  pybtex style ``author_year_list`` (``bibtex_default_style`` in ``_config.yml``) is the plain style with
+  author-year labels, the same as sphinxcontrib-bibtex's ``author_year`` citations.
 """
 
 from __future__ import annotations
+
+import re
+
+from pybtex.plugin import register_plugin
+from pybtex.style.formatting.plain import Style as PlainStyle
+from pybtex.style.labels import BaseLabelStyle
+
+
+def _surname(person) -> str:
+    return re.sub(r"[{}]", "", " ".join(person.prelast_names + person.last_names))
+
+
+class AuthorYearLabels(BaseLabelStyle):
+    """"Cauchy, 1847", "Kingma and Ba, 2015", "Wang et al., 2024" (then "…, 2024b"): as the chapters cite."""
+
+    def format_labels(self, sorted_entries):
+        seen: dict[str, int] = {}
+        for entry in sorted_entries:
+            label = self._label(entry)
+            seen[label] = seen.get(label, 0) + 1
+            yield label if seen[label] == 1 else f"{label}{chr(ord('a') + seen[label] - 1)}"
+
+    @staticmethod
+    def _label(entry) -> str:
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [_surname(p) for p in people]
+        if len(names) >= 3:
+            who = f"{names[0]} et al."
+        elif names:
+            who = " and ".join(names)
+        else:
+            who = re.sub(r"[{}]", "", entry.fields.get("title", entry.key))
+        return f"{who}, {entry.fields.get('year', 'n.d.')}"
+
+
+class AuthorYearListStyle(PlainStyle):
+    default_label_style = "author_year_labels"
 
 
 def _without_repeats(assets):
@@ -26,6 +69,17 @@ def _drop_repeated_assets(app, pagename, templatename, context, doctree):
             context[name] = _without_repeats(context[name])
 
 
+def _name_toggles_by_their_text(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = context["body"].replace('<summary aria-label="Toggle hidden content">', "<summary>")
+
+
+register_plugin("pybtex.style.labels", "author_year_labels", AuthorYearLabels)
+register_plugin("pybtex.style.formatting", "author_year_list", AuthorYearListStyle)
+
+
 def setup(app):
     app.connect("html-page-context", _drop_repeated_assets, priority=900)
+    app.connect("html-page-context", _name_toggles_by_their_text)
+    app.add_js_file("book.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from lib import schedules  # noqa: E402
 from lib.viz import Control, Frame, Line, curve_explorer, optimizer_explorer, quadratic_explorer  # noqa: E402
-from lib.viz.explorer import RC  # noqa: E402
+from lib.viz.figure import RC, draw_view, new_figure  # noqa: E402
+from lib.viz.geometry import prepare  # noqa: E402
+from lib.viz.live import apply_prepared  # noqa: E402
 from lib.viz.plots import PALETTE  # noqa: E402
 
 SEED = 0
@@ -81,7 +83,6 @@ def naive_redraw_ms(explorer, steps) -> list[float]:
     """The reference: a fresh figure per change, fixed parts and frame drawn from scratch, saved as PNG."""
     import matplotlib as mpl
 
-    from lib.viz.explorer import _apply, prepare
 
     out = []
     indices = list(explorer.default_indices())
@@ -90,17 +91,17 @@ def naive_redraw_ms(explorer, steps) -> list[float]:
         indices[names.index(k)] = i
         start = time.perf_counter()
         with mpl.rc_context(RC):
-            fig, axes = explorer._figure()
-            key = explorer._view_key(indices)
-            view = explorer._view(key)
+            fig, axes = new_figure(explorer)
+            key = explorer.view_key(indices)
+            view = explorer.make_view(key)
             frame = explorer.frame(**explorer.values(indices))
-            specs = explorer._resolve(view, lambda frame=frame: [frame])
-            explorer._draw_view(axes, view, specs)
+            specs = explorer.resolve(view, lambda frame=frame: [frame])
+            draw_view(axes, view, specs)
             for item in prepare(frame, specs, explorer.names):
                 ax = list(axes.values())[item.panel]
                 artist = ax.text(0, 0, "", transform=ax.transAxes) if item.kind == "t" else ax.plot(
                     [], [], transform=ax.transAxes)[0]
-                _apply(artist, item)
+                apply_prepared(artist, item)
             fig.savefig(io.BytesIO(), format="png")
         out.append((time.perf_counter() - start) * 1e3)
     return out

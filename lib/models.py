@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["linear_regression", "logistic_regression", "mlp", "small_cnn"]
+__all__ = ["StackedMLP", "linear_regression", "logistic_regression", "mlp", "small_cnn"]
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -150,3 +150,92 @@ def linear_regression(
         raise ValueError(f"n_features must be positive, got {n_features}")
     _check_dtype(dtype)
     return _materialize(nn.Linear(n_features, 1, bias=bias, device="meta", dtype=dtype), seed)
+
+
+# ------------------------------------------------------------------------------------------- stacked copies
+class StackedMLP:
+    r"""``C`` copies of an :func:`mlp` (or one ``nn.Linear``) computed together on a ``(C, P)`` parameter tensor.
+
+    Row :math:`c` of :math:`\Theta` holds copy :math:`c`'s parameters flattened in ``named_parameters`` order
+    (the layout of :func:`lib.train.train_stacked`). Layer :math:`k` of every copy at once is one batched
+    matrix product (``torch.baddbmm``), and the backward pass is written out, no autograd:
+
+    .. math::
+        a_k = h_{k-1} W_k^\top + b_k, \quad h_k = \phi(a_k), \qquad
+        \frac{\partial L}{\partial W_k} = \delta_k^\top h_{k-1}, \quad
+        \frac{\partial L}{\partial b_k} = \textstyle\sum_n \delta_{k,n}, \quad
+        \delta_{k-1} = (\delta_k W_k) \odot \phi'(a_{k-1}),
+
+    with :math:`\delta_K = \partial L / \partial a_K` given by the loss. :math:`\phi'` comes from the saved
+    output (:math:`1 - h^2` for tanh, :math:`[h > 0]` for ReLU), through the same ATen kernels autograd uses.
+    Copy :math:`c`'s numbers are those of the module alone up to rounding (equal order of operations per
+    layer; tested in float64 by ``tests/test_train.py``).
+
+    References:
+        Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors. Nature 323.
+        Goodfellow, Bengio & Courville, *Deep Learning* (2016), §6.5.
+    """
+
+    def __init__(self, module: nn.Module, theta: torch.Tensor):
+        layers = list(module) if isinstance(module, nn.Sequential) else [module]
+        if not StackedMLP.supports(module):
+            raise ValueError(f"StackedMLP takes an mlp or an nn.Linear, got {type(module).__name__}")
+        C = theta.shape[0]
+        self.theta = theta
+        self.layers = []  # (W (C, out, in), b (C, 1, out) or None, activation after it or None)
+        offset = 0
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, nn.Linear):
+                continue
+            n_out, n_in = layer.weight.shape
+            W = theta[:, offset:offset + n_out * n_in].view(C, n_out, n_in)
+            offset += n_out * n_in
+            b = None
+            if layer.bias is not None:
+                b = theta[:, offset:offset + n_out].view(C, 1, n_out)
+                offset += n_out
+            after = layers[k + 1] if k + 1 < len(layers) else None
+            self.layers.append((W, b, type(after) if after is not None else None))
+        if offset != theta.shape[1]:
+            raise ValueError(f"theta has {theta.shape[1]} parameters per copy, the module {offset}")
+
+    @staticmethod
+    def supports(module: nn.Module) -> bool:
+        """Whether ``module`` is an ``nn.Linear`` or a ``Sequential`` of ``Linear`` layers with tanh/ReLU between."""
+        if isinstance(module, nn.Linear):
+            return True
+        if not isinstance(module, nn.Sequential) or len(module) == 0:
+            return False
+        kinds = [type(m) for m in module]
+        return (all(k is nn.Linear for k in kinds[::2]) and all(k in (nn.Tanh, nn.ReLU) for k in kinds[1::2])
+                and kinds[-1] is nn.Linear)
+
+    def forward(self, x: torch.Tensor, keep: bool = False):
+        """Outputs ``(C, B, out)`` of inputs ``(C, B, in)`` or shared ``(B, in)``; ``keep``: also each layer's input."""
+        if x.dim() == 2:
+            x = x.expand(self.theta.shape[0], *x.shape)
+        inputs = []
+        for W, b, act in self.layers:
+            inputs.append(x)
+            x = torch.baddbmm(b, x, W.transpose(1, 2)) if b is not None else torch.bmm(x, W.transpose(1, 2))
+            if act is nn.Tanh:
+                x = torch.tanh(x)
+            elif act is nn.ReLU:
+                x = torch.relu(x)
+        return (x, inputs) if keep else x
+
+    def backward(self, inputs: list[torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
+        """The ``(C, P)`` gradient of :math:`\\sum_c L_c` from ``delta`` :math:`= \\partial L/\\partial a_K`."""
+        parts = []
+        for k in range(len(self.layers) - 1, -1, -1):
+            W, b, _ = self.layers[k]
+            if b is not None:
+                parts.append(delta.sum(1))
+            parts.append(torch.bmm(delta.transpose(1, 2), inputs[k]).flatten(1))
+            if k > 0:
+                h = inputs[k]  # phi(a_{k-1}), the output of the activation before layer k
+                d = torch.bmm(delta, W)
+                act = self.layers[k - 1][2]
+                delta = (torch.ops.aten.tanh_backward(d, h) if act is nn.Tanh
+                         else torch.ops.aten.threshold_backward(d, h, 0))
+        return torch.cat(parts[::-1], dim=1)

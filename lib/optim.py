@@ -496,3 +496,382 @@ class LeeRMSProp(_RuleOptimizer):
     def _rule(self, group):
         hparams = {"alpha": group["alpha"], "eps": group["eps"]}
         return rules.lee_rmsprop_init, rules.lee_rmsprop_update, rules.LeeRMSPropState, hparams
+
+
+# ------------------------------------------------------------------------------------------------- after Adam
+
+
+def _check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+
+
+class NAdam(_RuleOptimizer):
+    r"""NAdam: Adam with Nesterov momentum and torch's momentum schedule, as ``torch.optim.NAdam``.
+
+    .. math::
+        \mu_t = \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr), \qquad
+        \theta^{t+1} = \theta^t - \eta\, \frac{\mu_{t+1} m^t / (1-\prod_{i\le t+1}\mu_i)
+        + (1-\mu_t)\, g^t / (1-\prod_{i\le t}\mu_i)}{\sqrt{v^t/(1-\beta_2^t)} + \epsilon}
+
+    (:func:`lib.rules.nadam_update`; ``decoupled_weight_decay=True`` shrinks :math:`\theta` by
+    :math:`\eta\lambda` instead of adding :math:`\lambda\theta` to the gradient). The product of the
+    :math:`\mu_i` is kept in float64 as a Python number; torch keeps it as a tensor of the default dtype (float32
+    unless changed), so the two agree to float32 rounding in their first steps, to float64 rounding when the
+    default dtype is float64.
+
+    References:
+        T. Dozat, "Incorporating Nesterov momentum into Adam", ICLR 2016 workshop.
+        PyTorch documentation, ``torch.optim.NAdam``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        _check_one_element(lr)
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay, momentum_decay=momentum_decay)
+        _check_flags("NAdam", capturable=capturable, differentiable=differentiable)
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum_decay": momentum_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], "momentum_decay": group["momentum_decay"]}
+        if group["decoupled_weight_decay"]:
+            hparams["weight_decay"] = group["weight_decay"]
+        return rules.nadam_init, rules.nadam_update, rules.NAdamState, hparams
+
+    def _l2(self, group):
+        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
+
+
+class RAdam(_RuleOptimizer):
+    r"""RAdam: Adam with the variance rectifier, as ``torch.optim.RAdam`` (:func:`lib.rules.radam_update`).
+
+    .. math::
+        \theta^{t+1} = \theta^t - \eta\, \frac{m^t}{1-\beta_1^t} \cdot
+        \begin{cases} r_t \big/ \bigl(\sqrt{v^t/(1-\beta_2^t)} + \epsilon'\bigr) & \rho_t > 5 \\
+        1 & \rho_t \le 5 \end{cases}
+
+    with :math:`\rho_t, r_t` from :func:`lib.rules.radam_rho` and :func:`lib.rules.radam_rectifier`
+    (torch adds :math:`\epsilon` to :math:`\sqrt{v^t}` before the bias correction, as the rule does).
+
+    References:
+        L. Liu et al., "On the variance of the adaptive learning rate and beyond", ICLR 2020.
+        PyTorch documentation, ``torch.optim.RAdam``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        _check_one_element(lr)
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay)
+        _check_flags("RAdam", capturable=capturable, differentiable=differentiable)
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": float(beta2), "eps": group["eps"]}
+        if group["decoupled_weight_decay"]:
+            hparams["weight_decay"] = group["weight_decay"]
+        return rules.radam_init, rules.radam_update, rules.RAdamState, hparams
+
+    def _l2(self, group):
+        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
+
+
+class Adafactor(_RuleOptimizer):
+    r"""Adafactor with torch's use of ``lr`` and :math:`\epsilon_1`, as ``torch.optim.Adafactor``.
+
+    .. math::
+        \hat V^t = \frac{R^t C^t}{\max(\tfrac1n 1^\top R^t, \epsilon_1)}, \qquad
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t
+        - \max(\epsilon_2, \mathrm{RMS}(\theta^t))\,\min(\eta, t^{-1/2})\;
+        \frac{U^t}{\max(1, \mathrm{RMS}(U^t)/d)}, \qquad U^t = \frac{G^t}{\max(\sqrt{\hat V^t}, \epsilon_1)}
+
+    (:func:`lib.rules.adafactor_update`): a matrix (the last two axes of a parameter with two or more) keeps a
+    row and a column factor, :math:`n + m` numbers; a vector keeps its full second moment. ``eps`` is
+    :math:`(\epsilon_1, \epsilon_2)`, ``beta2_decay`` is :math:`\tau` in :math:`\hat\beta_{2,t} = 1 - t^\tau`.
+
+    References:
+        N. Shazeer and M. Stern, "Adafactor: adaptive learning rates with sublinear memory cost", ICML 2018.
+        PyTorch documentation, ``torch.optim.Adafactor``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        beta2_decay: float = -0.8,
+        eps: tuple[float | None, float] = (None, 1e-3),
+        d: float = 1.0,
+        weight_decay: float = 0.0,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+    ) -> None:
+        _check_one_element(lr)
+        if not 0.0 <= lr:
+            raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
+        if not 0.0 >= beta2_decay:
+            raise ValueError(f"beta2_decay should be <= 0 but is: {beta2_decay}")
+        if eps[0] is not None and not 0.0 <= eps[0]:
+            raise ValueError(f"epsilon1 should be >= 0 but is: {eps[0]}")
+        if not 0.0 <= eps[1]:
+            raise ValueError(f"epsilon2 should be >= 0 but is: {eps[1]}")
+        if not 1.0 <= d:
+            raise ValueError(f"Clipping threshold d should be >= 1 but is: {d}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"weight_decay should be >= 0 but is: {weight_decay}")
+        defaults = {
+            "lr": lr,
+            "beta2_decay": beta2_decay,
+            "eps": eps,
+            "d": d,
+            "weight_decay": weight_decay,
+            "foreach": foreach,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        eps1, eps2 = group["eps"]
+        hparams = {"beta2_decay": group["beta2_decay"], "eps1": eps1, "eps2": eps2, "d": group["d"],
+                   "weight_decay": group["weight_decay"]}
+        return rules.adafactor_init, rules.adafactor_update, rules.AdafactorState, hparams
+
+    def _l2(self, group):
+        return 0  # Adafactor's weight decay is decoupled: part of the rule
+
+
+class Muon(_RuleOptimizer):
+    r"""Muon for 2-D parameters, as ``torch.optim.Muon`` (:func:`lib.rules.muon_update`).
+
+    .. math::
+        B^t = \mu B^{t-1} + (1-\mu) G^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, s(A,B)\,
+        \mathrm{NS}_k\bigl((1-\mu) G^t + \mu B^t \text{ if Nesterov else } B^t\bigr)
+
+    with the Newton–Schulz iteration :func:`lib.rules.newton_schulz` run in bfloat16, as torch runs it (so
+    the two give the same numbers); :math:`s(A, B)` = :func:`lib.rules.muon_lr_scale`. Biases, embeddings and
+    other non-matrix parameters belong to another optimizer (AdamW), as with torch.
+
+    References:
+        K. Jordan et al., "Muon: an optimizer for hidden layers in neural networks", 2024.
+        PyTorch documentation, ``torch.optim.Muon``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = rules.NS_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = None,
+    ) -> None:
+        _check_one_element(lr)
+        if not 0.0 <= lr:
+            raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"momentum should be >= 0 but is: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"weight decay should be >= 0 but is: {weight_decay}")
+        if adjust_lr_fn is not None and adjust_lr_fn not in ["original", "match_rms_adamw"]:
+            raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
+        defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "ns_coefficients": ns_coefficients,
+            "eps": eps,
+            "ns_steps": ns_steps,
+            "adjust_lr_fn": adjust_lr_fn,
+        }
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(
+                        f"Muon only supports 2D parameters whereas we found a parameter with size: {p.size()}"
+                    )
+
+    def _rule(self, group):
+        if group["ns_steps"] >= 100:
+            raise ValueError("Number of steps must be less than 100 for computational efficiency")
+        if len(group["ns_coefficients"]) != 3:
+            raise ValueError("Coefficients must be a tuple of exactly 3 values")
+        for p in group["params"]:
+            if torch.is_complex(p):
+                raise RuntimeError("Muon does not support complex parameters")
+        hparams = {"mu": group["momentum"], "nesterov": group["nesterov"], "weight_decay": group["weight_decay"],
+                   "ns_coefficients": tuple(group["ns_coefficients"]), "ns_steps": group["ns_steps"],
+                   "eps": group["eps"], "adjust_lr_fn": group["adjust_lr_fn"], "ns_dtype": torch.bfloat16}
+        return rules.muon_init, rules.muon_update, rules.MuonState, hparams
+
+    def _l2(self, group):
+        return 0  # Muon's weight decay is decoupled: part of the rule
+
+
+class Lion(_RuleOptimizer):
+    r"""Lion, the sign of an interpolated momentum (:func:`lib.rules.lion_update`); torch has none.
+
+    .. math::
+        \theta^{t+1} = \theta^t - \eta\,\bigl(\mathrm{sign}(\beta_1 m^{t-1} + (1-\beta_1) g^t) + \lambda\theta^t\bigr),
+        \qquad m^t = \beta_2 m^{t-1} + (1-\beta_2) g^t
+
+    Arguments and defaults of the authors' code (``lr=1e-4``, ``betas=(0.9, 0.99)``, ``weight_decay=0``,
+    decoupled), checked with torch's messages.
+
+    References:
+        X. Chen et al., "Symbolic discovery of optimization algorithms", NeurIPS 2023, Algorithm 2.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        _check_one_element(lr)
+        _check_nonnegative(lr=lr)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay)
+        super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay, "maximize": maximize})
+
+    def _rule(self, group):
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": beta2, "weight_decay": group["weight_decay"]}
+        return rules.lion_init, rules.lion_update, rules.LionState, hparams
+
+    def _l2(self, group):
+        return 0
+
+
+class ScheduleFreeAdamW(_RuleOptimizer):
+    r"""Schedule-free AdamW (:func:`lib.rules.schedule_free_adamw_update`); torch has none.
+
+    .. math::
+        z^{t+1} = z^t - \gamma_t\Bigl(\frac{g^t}{\sqrt{v^t}+\epsilon} + \lambda y^t\Bigr), \qquad
+        x^{t+1} = (1-c_{t+1})\, x^t + c_{t+1} z^{t+1}, \qquad
+        y^{t+1} = (1-\beta_1) z^{t+1} + \beta_1 x^{t+1}
+
+    with :math:`g^t = \nabla L(y^t)`, :math:`\gamma_t = \eta\sqrt{1-\beta_2^t}\min(1, t/T_\text{warmup})` and
+    :math:`c_{t+1} = \gamma_t^2/\sum_{i\le t}\gamma_i^2`. While training, the parameters hold :math:`y`; call
+    :meth:`eval` before evaluating (the parameters then hold the average :math:`x`) and :meth:`train` before
+    the next step, as with the authors' ``AdamWScheduleFree``. Defaults are the authors' (``lr=0.0025``).
+
+    References:
+        A. Defazio et al., "The road less scheduled", NeurIPS 2024, Algorithm 1.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 0.0025,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        warmup_steps: int = 0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        _check_one_element(lr)
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay, warmup_steps=warmup_steps)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "warmup_steps": warmup_steps, "maximize": maximize, "train_mode": True}
+        super().__init__(params, defaults)
+
+    def _rule(self, group):
+        if not group["train_mode"]:
+            raise RuntimeError("ScheduleFreeAdamW.step() in eval mode: call optimizer.train() first")
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], "weight_decay": group["weight_decay"],
+                   "warmup_steps": group["warmup_steps"]}
+        return rules.schedule_free_init, rules.schedule_free_adamw_update, rules.ScheduleFreeState, hparams
+
+    def _l2(self, group):
+        return 0
+
+    @torch.no_grad()
+    def eval(self):
+        """Put the averaged point :math:`x` into the parameters (to evaluate or save the model)."""
+        for group in self.param_groups:
+            if group["train_mode"]:
+                for p in group["params"]:
+                    if "x" in self.state[p]:
+                        p.copy_(self.state[p]["x"])
+                group["train_mode"] = False
+
+    @torch.no_grad()
+    def train(self):
+        r"""Put :math:`y = (1-\beta_1) z + \beta_1 x` back into the parameters (to go on training)."""
+        for group in self.param_groups:
+            if not group["train_mode"]:
+                for p in group["params"]:
+                    if "x" in self.state[p]:
+                        p.copy_(self.state[p]["z"].lerp(self.state[p]["x"], group["betas"][0]))
+                group["train_mode"] = True
+
+
+__all__ += ["NAdam", "RAdam", "Adafactor", "Muon", "Lion", "ScheduleFreeAdamW"]

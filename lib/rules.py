@@ -473,14 +473,41 @@ def adam_update(
     denominator by :math:`v_{\max}^t = \max(v_{\max}^{t-1}, v^t)`, corrected by the same :math:`1-\beta_2^t`, as
     ``torch.optim.Adam(amsgrad=True)`` does.
 
-    The step is computed in torch's order, which folds both corrections into scalars,
-    :math:`\frac{\eta}{1-\beta_1^t}\, m^t / (\sqrt{v^t} / \sqrt{1-\beta_2^t} + \epsilon)`: the same number
-    with two full-size temporaries instead of five (one with ``inplace=True``: the step goes straight into θ).
+    This is the readable rule, line by line the formulas above. With ``inplace=True`` (what :mod:`lib.optim` and
+    :mod:`lib.train` ask for) the fused path :func:`_adam_update_fused` computes the same numbers in torch's
+    order, with fewer temporaries (``tests/test_rules_fused.py`` checks that the two agree).
 
     References:
         D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.
         S. J. Reddi, S. Kale and S. Kumar, "On the convergence of Adam and beyond", ICLR 2018 (AMSGrad).
         PyTorch documentation, ``torch.optim.Adam``.
+    """
+    if inplace:
+        return _adam_update_fused(g, state, theta, eta=eta, beta1=beta1, beta2=beta2, eps=eps,
+                                  bias_correction=bias_correction, amsgrad=amsgrad, inplace=True)
+    t = state.t + 1
+    m = ewma(state.m, g, beta1)
+    v = ewma(state.v, g, beta2, square=True)
+    v_max = maximum(state.v_max, v) if amsgrad else state.v_max
+    v_used = v_max if amsgrad else v
+    if bias_correction:
+        m_hat, v_hat = debias(m, beta1, t), debias(v_used, beta2, t)
+    else:
+        m_hat, v_hat = m, v_used
+    return -eta * m_hat / (sqrt(v_hat) + eps), AdamState(t, m, v, v_max)
+
+
+def _adam_update_fused(g, state: AdamState, theta, *, eta, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=True,
+                       amsgrad=False, inplace=False):
+    r"""The fused path of :func:`adam_update`, in torch's order (as ``torch.optim.adam._single_tensor_adam``).
+
+    Both corrections are folded into scalars,
+    :math:`\frac{\eta}{1-\beta_1^t}\, m^t / (\sqrt{v^t} / \sqrt{1-\beta_2^t} + \epsilon)`: the same number
+    with two full-size temporaries instead of five (one with ``inplace=True``: the step goes straight into θ,
+    and the state arrays are updated in place). Private: the chapters show :func:`adam_update`.
+
+    References:
+        PyTorch source, ``torch/optim/adam.py``, ``_single_tensor_adam``.
     """
     t = state.t + 1
     m = ewma(state.m, g, beta1, inplace)
@@ -689,3 +716,651 @@ RULES: dict[str, Rule] = {
         ),
     )
 }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# after Adam: NAdam, RAdam, Adafactor, Muon, Lion, schedule-free AdamW
+# --------------------------------------------------------------------------------------------------------------
+# NAdam, RAdam, Lion and schedule-free AdamW are elementwise, like every rule above, and are registered in RULES.
+# Adafactor and Muon are not: Adafactor factors the second moment of a matrix over its rows and columns, Muon
+# orthogonalizes a matrix. They work on arrays of shape (..., n, m), a stack of matrices whose leading axes
+# index independent copies; on_points() and by_parameter() below adapt them to the stacks of
+# lib.trajectories (one row per coordinate) and lib.train.train_stacked (one row per copy, parameters flat).
+
+
+def lerp(a, b, weight):
+    r"""Linear interpolation :math:`a + w\,(b - a) = (1-w)\,a + w\,b`, torch's ``a.lerp(b, w)`` on tensors."""
+    if _is_tensor(a):
+        return a.lerp(b, weight)
+    return a + weight * (b - a)
+
+
+def sign(x):
+    """Elementwise sign (-1, 0 or 1) of a numpy array or a torch tensor."""
+    return x.sign() if _is_tensor(x) else np.sign(x)
+
+
+def _copy(x):
+    return x.clone() if _is_tensor(x) else np.array(x, dtype=np.result_type(x, 0.0), copy=True)
+
+
+def _astype(x, dtype):
+    if dtype is None:
+        return x
+    return x.to(dtype) if _is_tensor(x) else x.astype(dtype)
+
+
+def _mean(x, axis):
+    """Mean over ``axis`` (an int or a tuple), keeping the reduced axes with size 1."""
+    return x.mean(dim=axis, keepdim=True) if _is_tensor(x) else x.mean(axis=axis, keepdims=True)
+
+
+def _clamp(x, lo=None, hi=None):
+    """Elementwise ``min(max(x, lo), hi)`` for an array ``x`` and numbers ``lo``, ``hi``; numbers stay numbers."""
+    if _is_tensor(x):
+        return x.clamp(min=lo, max=hi)
+    if _is_number(x):
+        return min(max(x, lo if lo is not None else x), hi if hi is not None else x)
+    return np.clip(x, lo, hi)
+
+
+def _mT(x):
+    """The transpose of every matrix of a stack ``(..., n, m) -> (..., m, n)``."""
+    return x.transpose(-2, -1) if _is_tensor(x) else np.swapaxes(x, -2, -1)
+
+
+def frobenius(X):
+    r"""Frobenius norm :math:`\lVert X\rVert_F = \sqrt{\sum_{ij} X_{ij}^2}` of every matrix of ``(..., n, m)``."""
+    s = (X * X).sum(dim=(-2, -1), keepdim=True) if _is_tensor(X) else (X * X).sum(axis=(-2, -1), keepdims=True)
+    return sqrt(s)
+
+
+def rms(x, batch_dims=0):
+    r"""Root mean square over all axes but the first ``batch_dims``: :math:`\sqrt{\tfrac1k \sum_i x_i^2}`."""
+    return sqrt(_mean(x * x, tuple(range(batch_dims, np.ndim(x)))))
+
+
+class NAdamState(NamedTuple):
+    t: int  # steps taken
+    mu_product: Any  # product of the momentum coefficients mu_1 ... mu_t (a number, an array if beta1 is one)
+    m: Array  # EWMA of the gradients (first moment)
+    v: Array  # EWMA of the squared gradients (second moment)
+
+
+def nadam_init(theta) -> NAdamState:
+    return NAdamState(0, 1.0, zeros_like(theta), zeros_like(theta))
+
+
+def nadam_momentum(t, beta1=0.9, momentum_decay=4e-3):
+    r"""NAdam's momentum schedule (torch's, after Dozat 2016): :math:`\mu_t = \beta_1(1 - \tfrac12\, 0.96^{t\psi})`.
+
+    It starts near :math:`\beta_1/2` and rises towards :math:`\beta_1`; :math:`\psi` = ``momentum_decay`` sets how
+    slowly (with the default :math:`\psi = 0.004`, :math:`\mu_t` is halfway at :math:`t \approx 4\,250`).
+    """
+    return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+def nadam_update(
+    g,
+    state: NAdamState,
+    theta,
+    *,
+    eta,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    momentum_decay=4e-3,
+    weight_decay=0.0,
+    inplace=False,
+):
+    r"""NAdam: Adam with Nesterov's look-ahead, as ``torch.optim.NAdam`` computes it.
+
+    .. math::
+        \mu_t = \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr), \qquad
+        m^t = \beta_1 m^{t-1} + (1-\beta_1) g^t, \qquad v^t = \beta_2 v^{t-1} + (1-\beta_2)(g^t)^2, \\
+        \hat m^t = \frac{\mu_{t+1}\, m^t}{1 - \prod_{i=1}^{t+1}\mu_i} + \frac{(1-\mu_t)\, g^t}{1-\prod_{i=1}^{t}\mu_i},
+        \qquad
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, \frac{\hat m^t}{\sqrt{v^t/(1-\beta_2^t)} + \epsilon}
+
+    Adam steps along :math:`\hat m^t`, the momentum as it stands; Nesterov's method steps along where the momentum
+    is about to be, :math:`\mu_{t+1} m^t + (1-\mu_t) g^t`: the *next* step's share of the momentum plus the
+    fresh gradient (each bias-corrected by its own product of :math:`\mu`'s). :math:`\psi` = ``momentum_decay``,
+    :math:`\lambda` = ``weight_decay`` (decoupled, torch's ``decoupled_weight_decay=True``, "NAdamW"; the L2
+    form adds :math:`\lambda\theta` to :math:`g` before the call).
+
+    References:
+        T. Dozat, "Incorporating Nesterov momentum into Adam", ICLR 2016 workshop.
+        PyTorch documentation, ``torch.optim.NAdam``.
+    """
+    t = state.t + 1
+    mu, mu_next = nadam_momentum(t, beta1, momentum_decay), nadam_momentum(t + 1, beta1, momentum_decay)
+    mu_product = state.mu_product * mu
+    m = ewma(state.m, g, beta1, inplace)
+    v = ewma(state.v, g, beta2, inplace, square=True)
+    denom = sqrt(v / (1 - beta2**t), inplace=True)  # sqrt(v_hat) + eps
+    denom += eps
+    scale_g = -eta * (1.0 - mu) / (1.0 - mu_product)  # torch's order of operations, for the same rounding
+    scale_m = (-eta * mu_next) / (1.0 - mu_product * mu_next)
+    decay = not (_is_number(weight_decay) and weight_decay == 0)
+    new = NAdamState(t, mu_product, m, v)
+    if inplace:
+        if decay:
+            theta *= 1 - eta * weight_decay
+        apply_step(theta, g, scale_g, denom, inplace=True)
+        apply_step(theta, m, scale_m, denom, inplace=True)
+        return None, new
+    step = apply_step(theta, g, scale_g, denom)
+    step += apply_step(theta, m, scale_m, denom)
+    if decay:
+        step -= eta * weight_decay * theta
+    return step, new
+
+
+class RAdamState(NamedTuple):
+    t: int  # steps taken
+    m: Array  # EWMA of the gradients
+    v: Array  # EWMA of the squared gradients
+
+
+def radam_init(theta) -> RAdamState:
+    return RAdamState(0, zeros_like(theta), zeros_like(theta))
+
+
+def radam_rho(t, beta2=0.999):
+    r"""Length of RAdam's approximated simple moving average after ``t`` steps.
+
+    .. math:: \rho_\infty = \frac{2}{1-\beta_2} - 1, \qquad \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t}
+
+    :math:`\rho_t` grows from 1 (:math:`t = 1`) to :math:`\rho_\infty` (1 999 for :math:`\beta_2 = 0.999`): it
+    says how many squared gradients the EWMA :math:`v^t` effectively averages.
+    """
+    return 2 / (1 - beta2) - 1 - 2 * t * beta2**t / (1 - beta2**t)
+
+
+def radam_rectifier(t, beta2=0.999):
+    r"""RAdam's variance rectifier :math:`r_t`, or ``None`` while :math:`\rho_t \le 5` (no adaptive step yet).
+
+    .. math:: r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\,\rho_\infty}{(\rho_\infty - 4)(\rho_\infty - 2)\,\rho_t}}
+
+    the ratio of the standard deviation of :math:`1/\sqrt{v}` after infinitely many steps to the one after
+    :math:`t` steps (to first order, for normally distributed gradients); it rises from 0 towards 1, a
+    warm-up derived from the variance of the adaptive factor.
+    """
+    rho_inf, rho_t = 2 / (1 - beta2) - 1, radam_rho(t, beta2)
+    if rho_t <= 5.0:
+        return None
+    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+
+def radam_update(
+    g, state: RAdamState, theta, *, eta, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, inplace=False
+):
+    r"""RAdam: Adam whose adaptive step is switched on gradually, by a variance rectifier, as ``torch.optim.RAdam``.
+
+    .. math::
+        \hat m^t = \frac{m^t}{1-\beta_1^t}, \qquad
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \begin{cases}
+            \eta\, r_t\, \hat m^t \big/ \bigl(\sqrt{v^t}/\sqrt{1-\beta_2^t} + \epsilon\bigr) & \rho_t > 5 \\
+            \eta\, \hat m^t & \rho_t \le 5 \end{cases}
+
+    with :math:`m^t, v^t` Adam's moments, :math:`\rho_t` from :func:`radam_rho` and :math:`r_t` from
+    :func:`radam_rectifier`. While :math:`\rho_t \le 5` (the first 5 steps for :math:`\beta_2 = 0.999`) the
+    variance of :math:`1/\sqrt{\hat v}` is unbounded and RAdam takes momentum SGD steps; afterwards it scales the
+    adaptive step by :math:`r_t < 1`, which rises to 1 like a learning-rate warm-up of a few thousand steps.
+    ``beta2`` must be a number (it chooses the branch); :math:`\lambda` = ``weight_decay`` is decoupled.
+
+    References:
+        L. Liu, H. Jiang, P. He, W. Chen, X. Liu, J. Gao and J. Han, "On the variance of the adaptive learning
+        rate and beyond", ICLR 2020.
+        PyTorch documentation, ``torch.optim.RAdam``.
+    """
+    t = state.t + 1
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        if inplace:
+            theta *= 1 - eta * weight_decay
+        else:
+            decay = -eta * weight_decay * theta
+    m = ewma(state.m, g, beta1, inplace)
+    v = ewma(state.v, g, beta2, inplace, square=True)
+    r = radam_rectifier(t, beta2)
+    if r is None:
+        step = apply_step(theta, m, -eta / (1 - beta1**t), inplace=inplace)
+    else:
+        denom = sqrt(v)
+        denom += eps
+        step = apply_step(theta, m, -eta * r * (1 - beta2**t) ** 0.5 / (1 - beta1**t), denom, inplace)
+    if not inplace and not (_is_number(weight_decay) and weight_decay == 0):
+        step += decay
+    return step, RAdamState(t, m, v)
+
+
+class AdafactorState(NamedTuple):
+    t: int  # steps taken
+    r: Array | None  # row factor of the second moment, shape (..., n, 1), for a matrix (else None)
+    c: Array | None  # column factor, shape (..., 1, m), for a matrix (else None)
+    v: Array | None  # the second moment itself, for a vector (else None)
+
+
+def adafactor_init(theta) -> AdafactorState:
+    # the first update creates the factors: their shapes depend on batch_dims, which init cannot see
+    return AdafactorState(0, None, None, None)
+
+
+def adafactor_update(
+    g,
+    state: AdafactorState,
+    theta,
+    *,
+    eta,
+    beta2_decay=-0.8,
+    eps1=None,
+    eps2=1e-3,
+    d=1.0,
+    weight_decay=0.0,
+    batch_dims=0,
+    inplace=False,
+):
+    r"""Adafactor, torch's variant: a second moment stored as a row and a column factor.
+
+    For a matrix gradient :math:`G^t \in \mathbb R^{n\times m}` (the last two axes of the parameter),
+
+    .. math::
+        \hat\beta_{2,t} = 1 - t^{\tau}, \qquad
+        R^t = \hat\beta_{2,t} R^{t-1} + (1-\hat\beta_{2,t})\, \tfrac1m (G^t\odot G^t)\,1_m, \qquad
+        C^t = \hat\beta_{2,t} C^{t-1} + (1-\hat\beta_{2,t})\, \tfrac1n 1_n^\top (G^t\odot G^t), \\
+        \hat V^t = \frac{R^t C^t}{\max(\tfrac1n 1_n^\top R^t,\ \epsilon_1)}, \qquad
+        U^t = \frac{G^t}{\max(\sqrt{\hat V^t}, \epsilon_1)}, \qquad
+        \hat U^t = \frac{U^t}{\max(1, \mathrm{RMS}(U^t)/d)}, \\
+        \rho_t = \min(\eta, 1/\sqrt t), \qquad
+        \alpha_t = \max(\epsilon_2, \mathrm{RMS}(\theta^t))\,\rho_t, \qquad
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \alpha_t\, \hat U^t
+
+    :math:`R^t C^t` is the rank-one matrix closest (in the generalized KL sense) to the EWMA of
+    :math:`G\odot G`, so :math:`n + m` numbers replace Adam's :math:`nm`. A vector parameter keeps the full
+    :math:`V^t = \hat\beta_{2,t} V^{t-1} + (1-\hat\beta_{2,t})\, g\odot g` (:math:`n` numbers). The step is
+    *relative*: :math:`\alpha_t` is proportional to the parameter's own RMS, and the update is clipped to an RMS
+    of at most :math:`d`. :math:`\hat\beta_{2,1} = 0`, so no bias correction is needed. ``eps1=None`` is the
+    machine epsilon of the dtype; :math:`\tau` = ``beta2_decay``; :math:`\lambda` = ``weight_decay``
+    (decoupled, multiplied by :math:`\eta`, as torch does).
+
+    The first ``batch_dims`` axes index independent copies (RMS and means are per copy); the rest are one
+    parameter: a vector when one axis remains, else factored over the last two axes. Not elementwise, so not in
+    :data:`RULES`; see :func:`on_points` and :func:`by_parameter`.
+
+    References:
+        N. Shazeer and M. Stern, "Adafactor: adaptive learning rates with sublinear memory cost", ICML 2018.
+        PyTorch documentation, ``torch.optim.Adafactor`` (its use of :math:`\eta` and :math:`\epsilon_1`).
+    """
+    t = state.t + 1
+    if eps1 is None:
+        eps1 = float((sys.modules["torch"] if _is_tensor(theta) else np).finfo(theta.dtype).eps)
+    weight = t**beta2_decay  # 1 - beta2_hat
+    rho = _clamp(eta, hi=1 / t**0.5)
+    alpha = _clamp(rms(theta, batch_dims), lo=eps2) * rho
+    factored = np.ndim(theta) - batch_dims >= 2
+    gg = g * g
+    if factored:
+        r = state.r if state.r is not None else zeros_like(theta[..., :1])
+        c = state.c if state.c is not None else zeros_like(theta[..., :1, :])
+        r = r.lerp_(_mean(gg, -1), weight) if inplace and _is_tensor(r) else lerp(r, _mean(gg, -1), weight)
+        c = c.lerp_(_mean(gg, -2), weight) if inplace and _is_tensor(c) else lerp(c, _mean(gg, -2), weight)
+        v = None
+        v_hat = (r @ c) / _clamp(_mean(r, -2), lo=eps1)
+    else:
+        v = state.v if state.v is not None else zeros_like(theta)
+        v = v.lerp_(gg, weight) if inplace and _is_tensor(v) else lerp(v, gg, weight)
+        r = c = None
+        v_hat = v
+    u = g / sqrt(_clamp(v_hat, lo=eps1 * eps1))
+    clip = _clamp(rms(u, batch_dims) / d, lo=1.0)
+    new = AdafactorState(t, r, c, v)
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        if inplace:
+            theta *= 1 - eta * weight_decay
+        else:
+            return apply_step(theta, u, -alpha / clip) - eta * weight_decay * theta, new
+    return apply_step(theta, u, -alpha / clip, inplace=inplace), new
+
+
+class MuonState(NamedTuple):
+    t: int  # steps taken
+    b: Array  # momentum buffer
+
+
+def muon_init(theta) -> MuonState:
+    return MuonState(0, zeros_like(theta))
+
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic, torch.optim.Muon's default
+
+
+def newton_schulz(G, steps=5, coefficients=NS_COEFFICIENTS, eps=1e-7):
+    r"""Approximately orthogonalize every matrix of a stack ``(..., n, m)``: :math:`G = U\Sigma V^\top \mapsto
+    \approx U V^\top`.
+
+    .. math::
+        X_0 = \frac{G}{\max(\lVert G\rVert_F, \epsilon)}, \qquad
+        X_{k+1} = a X_k + \bigl(b\, X_k X_k^\top + c\, (X_k X_k^\top)^2\bigr) X_k
+
+    (on :math:`G^\top` when :math:`n > m`, so that :math:`X X^\top` is the smaller Gram matrix). In the singular
+    value decomposition each step maps every singular value :math:`\sigma` of :math:`X_k` to
+    :math:`p(\sigma) = a\sigma + b\sigma^3 + c\sigma^5` and leaves the singular vectors alone. Dividing by the
+    Frobenius norm puts all :math:`\sigma \in (0, 1]`; Jordan's coefficients make :math:`p` steep at 0, so five
+    steps take every :math:`\sigma` that is not tiny into roughly :math:`[0.7, 1.2]`: the result is
+    :math:`U S' V^\top`, :math:`S' \approx I`, an orthogonalization without an SVD, in matrix products only.
+
+    References:
+        K. Jordan, Y. Jin, V. Boza, J. You, F. Cesista, L. Newhouse and J. Bernstein, "Muon: an optimizer for
+        hidden layers in neural networks", 2024, https://kellerjordan.github.io/posts/muon/
+        N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8 (Newton–Schulz iterations for the polar factor).
+    """
+    a, b, c = coefficients
+    tall = G.shape[-2] > G.shape[-1]
+    X = _mT(G) if tall else G
+    X = X / _clamp(frobenius(X), lo=eps)
+    for _ in range(steps):
+        A = X @ _mT(X)
+        B = b * A + c * (A @ A)
+        X = a * X + B @ X
+    return _mT(X) if tall else X
+
+
+def _newton_schulz_fused(G, steps=5, coefficients=NS_COEFFICIENTS, eps=1e-7):
+    # newton_schulz with torch.optim.Muon's own operations (addmm on a 2-D tensor, baddbmm on a stack): in
+    # bfloat16 a different order of roundings gives visibly different numbers, so lib.optim.Muon uses this.
+    torch = sys.modules["torch"]
+    a, b, c = coefficients
+    tall = G.size(-2) > G.size(-1)
+    X = G.mT if tall else G
+    if X.dim() == 2:
+        X = X / X.norm().clamp(min=eps)
+        for _ in range(steps):
+            A = X @ X.T
+            B = torch.addmm(A, A, A, beta=b, alpha=c)
+            X = torch.addmm(X, B, X, beta=a)
+    else:
+        shape = X.shape
+        X = X.reshape(-1, *shape[-2:])
+        X = X / torch.linalg.vector_norm(X, dim=(-2, -1), keepdim=True).clamp(min=eps)
+        for _ in range(steps):
+            A = X @ X.mT
+            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+            X = torch.baddbmm(X, B, X, beta=a)
+        X = X.reshape(shape)
+    return X.mT if tall else X
+
+
+def muon_lr_scale(shape, adjust_lr_fn=None):
+    r"""Muon's learning-rate factor for an :math:`A\times B` matrix (the last two entries of ``shape``).
+
+    ``None`` or ``"original"`` (Jordan): :math:`\sqrt{\max(1, A/B)}`; ``"match_rms_adamw"`` (Moonshot):
+    :math:`0.2\sqrt{\max(A, B)}`, which gives the update the RMS of a typical AdamW update.
+    """
+    A, B = shape[-2], shape[-1]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        return (max(1, A / B)) ** 0.5
+    if adjust_lr_fn == "match_rms_adamw":
+        return 0.2 * max(A, B) ** 0.5
+    return 1.0
+
+
+def muon_update(
+    g,
+    state: MuonState,
+    theta,
+    *,
+    eta,
+    mu=0.95,
+    nesterov=True,
+    weight_decay=0.1,
+    ns_coefficients=NS_COEFFICIENTS,
+    ns_steps=5,
+    eps=1e-7,
+    adjust_lr_fn=None,
+    ns_dtype=None,
+    inplace=False,
+):
+    r"""Muon: momentum on a matrix, orthogonalized before it is applied, as ``torch.optim.Muon`` computes it.
+
+    .. math::
+        B^t = \mu B^{t-1} + (1-\mu)\, G^t, \qquad
+        \tilde B^t = \begin{cases} (1-\mu)\, G^t + \mu B^t & \text{Nesterov} \\ B^t & \text{otherwise} \end{cases},
+        \qquad O^t = \mathrm{NS}_k(\tilde B^t) \approx U V^\top, \\
+        \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, s(A, B)\, O^t
+
+    where :math:`\tilde B^t = U\Sigma V^\top` and :math:`\mathrm{NS}_k` is :func:`newton_schulz` (``ns_steps``
+    = :math:`k` steps): the update keeps the directions of the momentum and sets all its singular values to
+    about 1, so directions the gradient barely excites move as far as the dominant ones. :math:`s(A, B)` is
+    :func:`muon_lr_scale`. ``theta`` is a matrix or a stack ``(..., A, B)`` of independent matrices (the leading
+    axes: copies). ``ns_dtype`` is the dtype of the iteration (``None``: that of ``g``; ``torch.optim.Muon``
+    runs it in ``torch.bfloat16``). For 2-D parameters only: not in :data:`RULES`; see :func:`on_points` and
+    :func:`by_parameter`.
+
+    References:
+        K. Jordan et al., "Muon: an optimizer for hidden layers in neural networks", 2024,
+        https://kellerjordan.github.io/posts/muon/
+        J. Liu et al., "Muon is scalable for LLM training", arXiv:2502.16982, 2025 (``match_rms_adamw``).
+        PyTorch documentation, ``torch.optim.Muon``.
+    """
+    b = ewma(state.b, g, mu, inplace)
+    direction = lerp(g, b, mu) if nesterov else b
+    orthogonalize = _newton_schulz_fused if inplace and _is_tensor(g) else newton_schulz
+    O = _astype(orthogonalize(_astype(direction, ns_dtype), ns_steps, ns_coefficients, eps), g.dtype)  # noqa: E741
+    scale = eta * muon_lr_scale(np.shape(theta), adjust_lr_fn)
+    if inplace:
+        theta *= 1 - eta * weight_decay
+        return apply_step(theta, O, -scale, inplace=True), MuonState(state.t + 1, b)
+    step = apply_step(theta, O, -scale)
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        step -= eta * weight_decay * theta
+    return step, MuonState(state.t + 1, b)
+
+
+class LionState(NamedTuple):
+    m: Array  # EWMA of the gradients (with beta2)
+
+
+def lion_init(theta) -> LionState:
+    return LionState(zeros_like(theta))
+
+
+def lion_update(g, state: LionState, theta, *, eta, beta1=0.9, beta2=0.99, weight_decay=0.0, inplace=False):
+    r"""Lion (evolved sign momentum): step along the sign of an interpolation of momentum and gradient.
+
+    .. math::
+        c^t = \beta_1 m^{t-1} + (1-\beta_1)\, g^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\,\bigl(\mathrm{sign}(c^t) + \lambda\theta^t\bigr), \qquad
+        m^t = \beta_2 m^{t-1} + (1-\beta_2)\, g^t
+
+    Every coordinate moves by exactly :math:`\eta` (without weight decay, where :math:`c^t \ne 0`): the
+    gradient's size is forgotten, only its sign's history counts. Two coefficients: :math:`\beta_1` mixes the
+    fresh gradient into the *step*, :math:`\beta_2 > \beta_1` keeps a longer memory in the *state*. One buffer,
+    like heavy-ball momentum; the sign makes each step as large as Adam's largest, so the learning rate must be
+    3 to 10 times smaller than AdamW's.
+
+    References:
+        X. Chen, C. Liang, D. Huang, E. Real, K. Wang, Y. Liu, H. Pham, X. Dong, T. Luong, C.-J. Hsieh, Y. Lu
+        and Q. V. Le, "Symbolic discovery of optimization algorithms", NeurIPS 2023, Algorithm 2.
+    """
+    direction = sign(accumulate(state.m, g, beta1, 1 - beta1))  # a new array: m is not touched yet
+    m = ewma(state.m, g, beta2, inplace)
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        direction = direction + weight_decay * theta
+    return apply_step(theta, direction, -eta, inplace=inplace), LionState(m)
+
+
+class ScheduleFreeState(NamedTuple):
+    t: int  # steps taken
+    z: Array  # the base sequence: Adam-like steps from the gradients
+    x: Array  # the average of the z's, the point to evaluate and to return
+    v: Array  # EWMA of the squared gradients
+    weight_sum: Any  # sum of the squared step sizes gamma_1^2 + ... + gamma_t^2
+
+
+def schedule_free_init(theta) -> ScheduleFreeState:
+    return ScheduleFreeState(0, _copy(theta), _copy(theta), zeros_like(theta), 0.0)
+
+
+def schedule_free_adamw_update(
+    g,
+    state: ScheduleFreeState,
+    theta,
+    *,
+    eta,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    warmup_steps=0,
+    inplace=False,
+):
+    r"""Schedule-free AdamW: average the iterates instead of decaying the learning rate.
+
+    The parameter :math:`\theta = y` is where the gradient is evaluated; the state carries two more sequences,
+
+    .. math::
+        v^t = \beta_2 v^{t-1} + (1-\beta_2)(g^t)^2, \qquad
+        \gamma_t = \eta\,\sqrt{1-\beta_2^t}\,\min(1, t/T_\text{warmup}), \\
+        z^{t+1} = z^t - \gamma_t\, \frac{g^t}{\sqrt{v^t} + \epsilon} - \gamma_t\lambda\, y^t, \qquad
+        c_{t+1} = \frac{\gamma_t^2}{\sum_{i=1}^t \gamma_i^2}, \qquad
+        x^{t+1} = (1 - c_{t+1})\, x^t + c_{t+1}\, z^{t+1}, \\
+        y^{t+1} = (1-\beta_1)\, z^{t+1} + \beta_1\, x^{t+1}
+
+    from :math:`z^1 = x^1 = y^1 = \theta^1`, with :math:`g^t = \nabla L(y^t)`. :math:`z` takes plain (Adam-scaled)
+    gradient steps at a constant learning rate; :math:`x` is their running average, weighted by
+    :math:`\gamma_t^2` (uniform after warm-up): Polyak–Ruppert averaging, which removes the noise a decaying
+    schedule would otherwise have to remove; :math:`y` interpolates between the two, and :math:`\beta_1` plays
+    the part of momentum. The model to evaluate is :math:`x` (``state.x``), not :math:`\theta = y`.
+    ``warmup_steps=0``: no warm-up; :math:`\lambda` = ``weight_decay``, evaluated at :math:`y`.
+
+    References:
+        A. Defazio, X. Yang, H. Mehta, K. Mishchenko, A. Khaled and A. Cutkosky, "The road less scheduled",
+        NeurIPS 2024, Algorithm 1.
+    """
+    t = state.t + 1
+    v = ewma(state.v, g, beta2, inplace, square=True)
+    gamma = eta * (1 - beta2**t) ** 0.5 * (min(1.0, t / warmup_steps) if warmup_steps else 1.0)
+    denom = sqrt(v)
+    denom += eps
+    direction = g / denom
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        direction += weight_decay * theta
+    z = accumulate(state.z, direction, 1, -gamma, inplace)
+    weight_sum = state.weight_sum + gamma**2
+    c = gamma**2 / weight_sum if not (_is_number(weight_sum) and weight_sum == 0) else 0.0  # eta = 0: x stays
+    x = state.x.lerp_(z, c) if inplace and _is_tensor(state.x) else lerp(state.x, z, c)
+    if inplace and not _is_tensor(state.x):
+        state.x[...] = x
+        x = state.x
+    y = lerp(z, x, beta1)
+    return apply_step(theta, y - theta, inplace=inplace), ScheduleFreeState(t, z, x, v, weight_sum)
+
+
+# ------------------------------------------------------------------------------- structured rules on stacks
+
+
+def _per_copy(value, from_rows):
+    # a hyperparameter as lib.trajectories passes it (a number or shape (d, starts): from_rows) or lib.train
+    # (a number or shape (C, 1)), reshaped to (copies, 1, 1) to broadcast against a stack of matrices
+    if np.ndim(value) == 0 or isinstance(value, tuple):
+        return value
+    return (value[0] if from_rows else value).reshape(-1, 1, 1)
+
+
+def on_points(rule: Rule, name: str | None = None, label: str | None = None) -> Rule:
+    r"""``rule`` (for stacks of matrices ``(..., n, m)``) on the stack of :func:`lib.trajectories.run`.
+
+    :func:`lib.trajectories.run` hands a rule the points of all starts coordinate-major, shape ``(d, starts)``.
+    Here every start's :math:`\theta \in \mathbb R^d` becomes a :math:`1\times d` matrix (a stack
+    ``(starts, 1, d)``) for ``rule``, with per-start hyperparameters alongside, and the step goes back to
+    ``(d, starts)``. For Muon the orthogonalization of a :math:`1\times d` matrix is its normalization,
+    :math:`\theta \mapsto \theta / \lVert\theta\rVert`; for Adafactor the column factor of a single row is the
+    full second moment.
+    """
+    extra = {"batch_dims": 1} if "batch_dims" in rule.defaults else {}
+
+    def to_points(a):
+        return _mT(a)[:, None, :]  # (d, S) -> (S, 1, d)
+
+    def update(g, state, theta, *, eta, inplace=False, **hparams):
+        hparams = {k: _per_copy(v, True) for k, v in hparams.items()}
+        step, state = rule.update(to_points(g), state, to_points(theta), eta=_per_copy(eta, True), **hparams,
+                                  **extra)
+        step = _mT(step[:, 0, :])
+        if inplace:
+            theta += step
+            return None, state
+        return step, state
+
+    def init(theta):
+        return rule.init(to_points(theta))
+
+    defaults = {k: v for k, v in rule.defaults.items() if k not in extra}
+    return Rule(name or rule.name, label or rule.label, init, update, defaults)
+
+
+def by_parameter(rule: Rule, shapes, *, vectors: Rule | None = None, vector_hparams=None, name=None,
+                 label=None) -> Rule:
+    r"""``rule`` (for stacks of matrices) on the ``(C, P)`` stack of :func:`lib.train.train_stacked`.
+
+    The ``P`` columns of copy :math:`c` are its parameters, flattened in the order of ``shapes`` (the model's
+    ``parameters()``). A parameter with two or more axes is handed to ``rule`` as a stack of matrices
+    ``(C, n, m)`` (a convolution kernel ``(o, i, k, k)`` as ``(o, ik^2)``, as Muon is used for them); a vector
+    ``(n,)`` as ``(C, 1, n)`` to ``rule``, or as ``(C, n)`` to ``vectors`` with ``vector_hparams`` (torch's
+    advice for Muon: biases with AdamW), its ``eta`` then included. Per-copy hyperparameters (shape ``(C, 1)``)
+    are reshaped to broadcast. Each copy computes what ``rule`` computes for it alone.
+    """
+    sizes = [int(np.prod(s)) for s in shapes]
+    bounds = np.cumsum([0] + sizes).tolist()
+    vector_hparams = dict(vector_hparams or {})
+    extra = {"batch_dims": 1} if "batch_dims" in rule.defaults else {}
+
+    def blocks(a):
+        C = a.shape[0]
+        for k, (lo, hi, s) in enumerate(zip(bounds[:-1], bounds[1:], shapes, strict=True)):
+            flat = a[:, lo:hi]
+            if len(s) >= 2:
+                yield k, flat.reshape(C, s[0], -1), rule
+            elif vectors is None:
+                yield k, flat.reshape(C, 1, -1), rule
+            else:
+                yield k, flat, vectors
+
+    def init(theta):
+        return tuple(r.init(b) for _, b, r in blocks(theta))
+
+    def update(g, state, theta, *, eta, inplace=False, **hparams):
+        steps, states = [], []
+        for (_, gb, r), (_, tb, _), s in zip(blocks(g), blocks(theta), state, strict=True):
+            if r is rule:
+                hp = {k: _per_copy(v, False) for k, v in hparams.items()}
+                step, s = r.update(gb, s, tb, eta=_per_copy(eta, False), inplace=inplace, **hp, **extra)
+            else:
+                hp = {"eta": eta, **vector_hparams}
+                step, s = r.update(gb, s, tb, inplace=inplace, **hp)
+            steps.append(None if step is None else step.reshape(step.shape[0], -1))
+            states.append(s)
+        if inplace:  # each block stepped its view of theta (theta is contiguous, so every block is a view)
+            return None, tuple(states)
+        torch = sys.modules.get("torch")
+        return (torch.cat(steps, 1) if _is_tensor(steps[0]) else np.concatenate(steps, 1)), tuple(states)
+
+    defaults = {k: v for k, v in rule.defaults.items() if k not in extra}
+    return Rule(name or rule.name, label or rule.label, init, update, defaults)
+
+
+# Adafactor and Muon act on whole matrices and are left out of RULES (its rules are elementwise)
+RULES.update({rule.name: rule for rule in (
+    Rule("nadam", "NAdam", nadam_init, nadam_update,
+         {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 4e-3, "weight_decay": 0.0}),
+    Rule("radam", "RAdam", radam_init, radam_update, {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}),
+    Rule("lion", "Lion", lion_init, lion_update, {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0}),
+    Rule("schedule_free_adamw", "Schedule-free AdamW", schedule_free_init, schedule_free_adamw_update,
+         {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "warmup_steps": 0}),
+)})
+
+ADAFACTOR = Rule("adafactor", "Adafactor", adafactor_init, adafactor_update,
+                 {"beta2_decay": -0.8, "eps1": None, "eps2": 1e-3, "d": 1.0, "weight_decay": 0.0, "batch_dims": 0})
+MUON = Rule("muon", "Muon", muon_init, muon_update,
+            {"mu": 0.95, "nesterov": True, "weight_decay": 0.1, "ns_coefficients": NS_COEFFICIENTS, "ns_steps": 5,
+             "eps": 1e-7, "adjust_lr_fn": None, "ns_dtype": None})

@@ -34,9 +34,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from lib.checks import check_int
+
 __all__ = ["Schedule", "constant", "inverse_time", "exponential", "inverse_sqrt", "step", "cosine", "warmup",
            "one_cycle", "to_torch", "Constant", "InverseTime", "Exponential", "InverseSqrt", "Step", "Cosine",
-           "Warmup", "OneCycle"]
+           "Warmup", "OneCycle", "ManualDecay", "manual_decay", "torch_learning_rates"]
 
 
 def _check_positive(name, value):
@@ -378,3 +380,78 @@ def to_torch(schedule: Callable | Sequence[Callable],
     for group in optimizer.param_groups:
         group["initial_lr"] = 1.0
     return torch.optim.lr_scheduler.LambdaLR(optimizer, schedules)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the course's manual decay
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class ManualDecay(Schedule):
+    r""":math:`\eta_t = \eta_0\,\gamma^{\#\{m \in \text{milestones}:\ m \le t\}}`; see :func:`manual_decay`."""
+
+    lr0: float
+    milestones: tuple
+    gamma: float = 0.1
+    _factory = "manual_decay"
+
+    def __post_init__(self):
+        if not (isinstance(self.lr0, numbers.Real) and math.isfinite(self.lr0) and self.lr0 > 0):
+            raise ValueError(f"Invalid lr0: {self.lr0} (must be > 0)")
+        if not (isinstance(self.gamma, numbers.Real) and 0 < self.gamma <= 1):
+            raise ValueError(f"Invalid gamma: {self.gamma} (must be in (0, 1])")
+        milestones = tuple(self.milestones)
+        if not all(isinstance(m, numbers.Integral) and not isinstance(m, bool) and m >= 1 for m in milestones):
+            raise ValueError(f"Invalid milestones: {self.milestones!r} (must be integers >= 1)")
+        if list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"Invalid milestones: {self.milestones!r} (must be strictly increasing)")
+        object.__setattr__(self, "milestones", tuple(int(m) for m in milestones))
+
+    def _lr(self, t):
+        # k(t) = how many milestones m <= t
+        k = np.searchsorted(self.milestones, np.floor(t), side="right")
+        return self.lr0 * self.gamma ** k.astype(np.float64)
+
+
+def manual_decay(lr0: float, milestones: Sequence[int],
+                 gamma: float = 0.1) -> ManualDecay:
+    r"""Manual decay: the learning rate times ``gamma`` at each milestone.
+
+    .. math:: \eta_t = \eta_0\,\gamma^{k(t)}, \qquad
+        k(t) = \#\{m \in \text{milestones} : m \le t\}
+
+    Andrew Ng's "manual decay" is a person watching the loss curve and
+    cutting :math:`\eta` when it stops improving; once the cuts are decided
+    they are this schedule, torch's ``MultiStepLR(milestones, gamma)`` (the
+    ResNet recipe: ÷10 at two points of the run). ``s(0) == lr0``.
+
+    References:
+        A. Ng, deeplearning.ai course 2, week 2, "Learning rate decay";
+        K. He, X. Zhang, S. Ren and J. Sun (2016), Deep residual learning
+        for image recognition, CVPR, §3.4.
+    """
+    return ManualDecay(lr0, tuple(milestones), gamma)
+
+
+def torch_learning_rates(make_scheduler: Callable, steps: int, lr0: float) -> np.ndarray:
+    r"""The learning rates a torch scheduler gives at :math:`t = 0, \dots,` ``steps`` :math:`- 1`.
+
+    Builds ``torch.optim.SGD`` on one parameter with ``lr=lr0``, then ``make_scheduler(optimizer)``, and
+    reads ``param_groups[0]["lr"]`` before each of ``steps`` epochs, calling ``optimizer.step()`` and then
+    ``scheduler.step()`` at the end of each, the loop order torch documents. So entry :math:`t` is the rate
+    used during epoch :math:`t` (counted from 0), the same indexing as :mod:`lib.schedules`.
+
+    References:
+        PyTorch documentation, "How to adjust learning rate" (``torch.optim.lr_scheduler``).
+    """
+    steps = check_int("steps", steps, minimum=1)
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([p], lr=lr0)
+    scheduler = make_scheduler(optimizer)
+    out = []
+    for _ in range(steps):
+        out.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(out, dtype=np.float64)

@@ -13,11 +13,15 @@ number of examples; the full batch is used in order, unshuffled) and the update 
 string. Data are whole tensors indexed with the permutation, no ``DataLoader``.
 
 :func:`train_stacked` trains :math:`C` independent copies together: their parameters are stacked
-(``torch.func.stack_module_state``) into one ``(C, P)`` tensor, the forward pass is ``torch.func.vmap`` of
-``torch.func.functional_call`` over the copies, and the rule's update is applied once to the whole stack,
-with per-copy hyperparameters as ``(C, 1)`` tensors that broadcast. Copies may differ in seed (initial
-parameters and data order) and in hyperparameters (η, β, …); each copy gives the numbers :func:`train` gives
-for it alone (tested to float64 rounding). A learning-rate grid or a set of seeds then costs about one run.
+(``torch.func.stack_module_state``) into one ``(C, P)`` tensor. For an :func:`lib.models.mlp` (or an
+``nn.Linear``) each layer of all copies is one batched matrix product and the backward pass is written out
+(:class:`lib.models.StackedMLP`, the loss's gradient from :func:`lib.losses.stacked_cross_entropy_and_grad`);
+any other module goes through ``torch.func.vmap`` of ``torch.func.functional_call`` and autograd. The rule's
+update is applied once to the whole stack (in place, fused, for :mod:`lib.rules`' own rules), with per-copy
+hyperparameters as ``(C, 1)`` tensors that broadcast. Losses and accuracy come from :mod:`lib.losses`.
+Copies may differ in seed (initial parameters and data order) and in hyperparameters (η, β, …); each copy
+gives the numbers :func:`train` gives for it alone (tested to float64 rounding). A learning-rate grid or a set
+of seeds then costs a fraction of one run per copy (``benchmarks/stacked_training.py``).
 
 **Divergence.** A run (or a copy) whose mini-batch loss, or training loss at an evaluation, is not finite
 (or exceeds ``max_loss``) is stopped (a copy is frozen, the others go on) and reported as ``diverged`` with
@@ -45,6 +49,7 @@ References:
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import sys
@@ -55,13 +60,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
+from lib import losses as _losses
 from lib import rules as _rules
 from lib.data import LeastSquares
+from lib.models import StackedMLP
 
 __all__ = [
     "History",
@@ -226,47 +232,13 @@ def num_threads(n: int) -> Iterator[None]:
 
 
 # -------------------------------------------------------------------------------------------- plumbing
-def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # a one-output model gives (B, 1) against targets (B,)
-    if out.dim() == y.dim() + 1 and out.shape[-1] == 1:
-        out = out.squeeze(-1)
-    return F.mse_loss(out, y)
-
-
-_LOSSES: dict[str, Callable] = {"cross_entropy": F.cross_entropy, "mse": _mse}
-
-
-def _stacked_loss(loss_fn: Callable) -> Callable:
-    """``(outputs (C, B, ...), targets (C, B, ...)) -> (C,)``: each copy's loss, as ``loss_fn`` computes it.
-
-    The two named losses are evaluated on the flattened stack (one kernel instead of a vmapped
-    decomposition of ``nll_loss``, several times faster); a custom loss is vmapped.
-    """
-    if loss_fn is F.cross_entropy:
-
-        def cross_entropy(out, y):
-            per_example = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none")
-            return per_example.view(y.shape[0], -1).mean(1)
-
-        return cross_entropy
-    if loss_fn is _mse:
-
-        def mse(out, y):
-            if out.dim() == y.dim() + 1 and out.shape[-1] == 1:
-                out = out.squeeze(-1)
-            return F.mse_loss(out, y, reduction="none").reshape(y.shape[0], -1).mean(1)
-
-        return mse
-    return vmap(loss_fn)
-
-
-def _resolve_loss(loss) -> tuple[Callable, bool]:
-    """The loss function and whether accuracy is measured (classification)."""
-    if callable(loss):
-        return loss, False
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {sorted(_LOSSES)} or a callable, got {loss!r}")
-    return _LOSSES[loss], loss == "cross_entropy"
+def _resolve_loss(loss) -> _losses.Loss:
+    """The :class:`lib.losses.Loss` named ``loss``, or a custom callable wrapped as one (stacked: vmapped)."""
+    if callable(loss) and not isinstance(loss, _losses.Loss):
+        return _losses.Loss(getattr(loss, "__name__", "custom"), loss, vmap(loss), False)
+    if not isinstance(loss, _losses.Loss) and loss not in _losses.LOSSES:
+        raise ValueError(f"loss must be one of {sorted(_losses.LOSSES)} or a callable, got {loss!r}")
+    return _losses.resolve(loss)
 
 
 def _prepare_data(data, classify: bool, dtype: torch.dtype, device: torch.device):
@@ -457,26 +429,26 @@ def train(
     else:
         rule = _resolve_rule(optimizer)
         hp = _check_hparams(rule, hparams, schedule)
-    loss_fn, classify = _resolve_loss(loss)
+    loss_fn = _resolve_loss(loss)
     first = next(model.parameters())
-    X_train, y_train, X_test, y_test = _prepare_data(data, classify, first.dtype, first.device)
+    X_train, y_train, X_test, y_test = _prepare_data(data, loss_fn.classification, first.dtype, first.device)
     plan = _plan(len(X_train), batch_size, epochs, steps, eval_every)
     with num_threads(threads) if threads is not None else nullcontext():
         return _train_single(
-            model, optimizer, rule, hp, (X_train, y_train, X_test, y_test), plan, loss_fn, classify,
+            model, optimizer, rule, hp, (X_train, y_train, X_test, y_test), plan, loss_fn,
             schedule, schedule_unit, seed, max_loss, progress,
         )
 
 
-def _evaluate_single(model, loss_fn, classify, X, y) -> tuple[float, float]:
+def _evaluate_single(model, loss_fn: _losses.Loss, X, y) -> tuple[float, float]:
     if X is None:
         return math.nan, math.nan
     out = model(X)
-    acc = (out.argmax(-1) == y).double().mean().item() if classify else math.nan
-    return loss_fn(out, y).item(), acc
+    acc = _losses.accuracy(out, y).item() if loss_fn.classification else math.nan
+    return loss_fn.fn(out, y).item(), acc
 
 
-def _train_single(model, optimizer, rule, hp, tensors, plan, loss_fn, classify, schedule, schedule_unit, seed,
+def _train_single(model, optimizer, rule, hp, tensors, plan, loss_fn, schedule, schedule_unit, seed,
                   max_loss, progress) -> History:
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = tensors
@@ -493,8 +465,8 @@ def _train_single(model, optimizer, rule, hp, tensors, plan, loss_fn, classify, 
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            row = (step, *_evaluate_single(model, loss_fn, classify, X_train, y_train),
-                   *_evaluate_single(model, loss_fn, classify, X_test, y_test))
+            row = (step, *_evaluate_single(model, loss_fn, X_train, y_train),
+                   *_evaluate_single(model, loss_fn, X_test, y_test))
         model.train(was_training)
         if _bad(row[1], max_loss):
             return False
@@ -523,7 +495,7 @@ def _train_single(model, optimizer, rule, hp, tensors, plan, loss_fn, classify, 
                 xb, yb = X_train[idx], y_train[idx]
             else:
                 xb, yb = X_train, y_train
-            value_t = loss_fn(model(xb), yb)
+            value_t = loss_fn.fn(model(xb), yb)
             value = value_t.item()
             if _bad(value, max_loss):
                 diverged_at = step
@@ -609,6 +581,7 @@ def train_stacked(
     max_loss: float | None = None,
     progress: bool | None = None,
     threads: int | None = None,
+    backend: str = "auto",
 ) -> StackedHistory:
     r"""Train ``C`` independent copies of ``model_fn(seed)`` at once with the :mod:`lib.rules` rule ``rule``.
 
@@ -618,7 +591,7 @@ def train_stacked(
     All parameters live in one ``(C, P)`` tensor :math:`\Theta`; one stacked update is
 
     .. math::
-        \ell_c = L_{B_{c,k}}(\Theta_c) \text{ (vmap of functional\_call)}, \quad
+        \ell_c = L_{B_{c,k}}(\Theta_c) \text{ (batched matrix products, or vmap)}, \quad
         G = \nabla_\Theta \textstyle\sum_c \ell_c, \quad
         \Theta \leftarrow \Theta + \operatorname{mask} \odot \text{update}(G, \text{state}, \Theta;
         \eta, \dots),
@@ -638,6 +611,12 @@ def train_stacked(
         schedule: ``s(t) -> lr`` shared by all copies (it may also return a length-``C`` array), or a
             sequence of ``C`` schedules, one per copy, e.g. ``[cosine(lr0, 50) for lr0 in grid]``.
         data_seeds: seeds of the data order (default: ``seeds``).
+        backend: how the copies are computed. ``"bmm"``: :class:`lib.models.StackedMLP`, one batched matrix
+            product per layer and a hand-written backward pass (an :func:`lib.models.mlp` or an ``nn.Linear``
+            with a named loss); ``"vmap"``: ``torch.func.vmap`` of ``functional_call`` (any module without
+            buffers, any loss); ``"autograd"``: ``StackedMLP``'s forward with autograd's backward (measured in
+            ``benchmarks/stacked_training.py``); ``"auto"`` (default): ``"bmm"`` where it applies, else
+            ``"vmap"``. All give the same numbers up to rounding.
         The other arguments are those of :func:`train`.
 
     References:
@@ -669,50 +648,130 @@ def train_stacked(
         data_seeds = [int(s) for s in data_seeds]
         if len(data_seeds) != n_copies:
             raise ValueError(f"data_seeds must have length C={n_copies}, got {len(data_seeds)}")
-    loss_fn, classify = _resolve_loss(loss)
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {list(_BACKENDS)}, got {backend!r}")
+    loss_fn = _resolve_loss(loss)
     models = [model_fn(s) for s in seeds]
     if not all(isinstance(m, nn.Module) for m in models):
         raise ValueError("model_fn must return a torch.nn.Module")
+    bmm_ok = StackedMLP.supports(models[0]) and loss_fn.name in _losses.LOSSES
+    if backend == "auto":
+        backend = "bmm" if bmm_ok else "vmap"
+    elif backend != "vmap" and not bmm_ok:
+        raise ValueError(f"backend {backend!r} needs an mlp or nn.Linear and a named loss; use 'vmap' or 'auto'")
     first = next(models[0].parameters())
-    tensors = _prepare_data(data, classify, first.dtype, first.device)
+    tensors = _prepare_data(data, loss_fn.classification, first.dtype, first.device)
     plan = _plan(len(tensors[0]), batch_size, epochs, steps, eval_every)
     with num_threads(threads) if threads is not None else nullcontext():
         return _train_stacked(
             models, seeds, data_seeds, rule, shared, per_copy, hparams or {}, tensors, plan, loss_fn,
-            classify, schedule, schedule_unit, max_loss, progress,
+            schedule, schedule_unit, max_loss, progress, backend,
         )
 
 
-def _train_stacked(models, seeds, data_seeds, rule, shared, per_copy, given, tensors, plan, loss_fn, classify,
-                   schedule, schedule_unit, max_loss, progress) -> StackedHistory:
+class _VmapEngine:
+    """Any module without changing buffers: ``vmap`` of ``functional_call`` over the ``(C, P)`` leaf, autograd."""
+
+    def __init__(self, base: nn.Module, theta: torch.Tensor, buffers, names, shapes, loss_fn: _losses.Loss):
+        C = theta.shape[0]
+        bounds = np.cumsum([0] + [math.prod(s) for s in shapes]).tolist()
+        self.theta = theta.detach().requires_grad_(True)  # shares theta's storage
+        self.buffers = buffers
+
+        def unflatten(flat):
+            return {k: flat[:, a:b].view(C, *s)
+                    for k, a, b, s in zip(names, bounds[:-1], bounds[1:], shapes, strict=True)}
+
+        def forward(p, b, x):
+            return functional_call(base, (p, b), (x,))
+
+        self.unflatten = unflatten
+        self.batched = vmap(forward, in_dims=(0, 0, 0))
+        self.shared = vmap(forward, in_dims=(0, 0, None))
+        self.stacked_loss = loss_fn.stacked
+
+    def forward(self, x, shared: bool):
+        p = self.unflatten(self.theta if torch.is_grad_enabled() else self.theta.detach())
+        return (self.shared if shared else self.batched)(p, self.buffers, x)
+
+    def loss_and_grad(self, x, y, shared: bool):
+        with torch.enable_grad():
+            values = self.stacked_loss(self.forward(x, shared), y)
+            (grad,) = torch.autograd.grad(values.sum(), self.theta)
+        return values.detach(), grad
+
+
+class _BmmEngine:
+    """An mlp or ``nn.Linear``: :class:`lib.models.StackedMLP`, hand-written backward (``autograd=False``)."""
+
+    def __init__(self, base: nn.Module, theta: torch.Tensor, loss_fn: _losses.Loss, autograd: bool):
+        self.base, self.theta, self.autograd = base, theta, autograd
+        self.net = StackedMLP(base, theta)
+        self.stacked_loss = loss_fn.stacked
+        self.cross_entropy = loss_fn.stacked is _losses.stacked_cross_entropy
+
+    def forward(self, x, shared: bool):
+        return self.net.forward(x)
+
+    def loss_and_grad(self, x, y, shared: bool):
+        if self.autograd:  # views of the leaf taken anew for every graph
+            with torch.enable_grad():
+                theta = self.theta.detach().requires_grad_(True)
+                values = self.stacked_loss(StackedMLP(self.base, theta).forward(x), y)
+                (grad,) = torch.autograd.grad(values.sum(), theta)
+            return values.detach(), grad
+        out, inputs = self.net.forward(x, keep=True)
+        if self.cross_entropy:
+            values, delta = _losses.stacked_cross_entropy_and_grad(out, y)
+        else:  # the loss's own gradient by autograd on the outputs only
+            with torch.enable_grad():
+                out = out.requires_grad_(True)
+                values = self.stacked_loss(out, y)
+                (delta,) = torch.autograd.grad(values.sum(), out)
+            values = values.detach()
+        return values, self.net.backward(inputs, delta)
+
+
+_BACKENDS = ("auto", "bmm", "vmap", "autograd")
+
+
+def _fusable(rule: _rules.Rule) -> bool:
+    r"""Whether ``rule.update`` declares ``inplace`` (as :mod:`lib.rules` and ``lib.lessons.adam.combine`` do).
+
+    Such a rule can overwrite its state and add its step into :math:`\Theta` itself (``inplace=True``: no
+    full-size step array); a wrapper that takes ``**hparams`` (e.g. one that records the step) gets the step.
+    """
+    try:
+        parameter = inspect.signature(rule.update).parameters.get("inplace")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _train_stacked(models, seeds, data_seeds, rule, shared, per_copy, given, tensors, plan, loss_fn, schedule,
+                   schedule_unit, max_loss, progress, backend) -> StackedHistory:
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = tensors
     C = len(models)
     params, buffers = stack_module_state(models)
     names = list(params)
     shapes = [params[k].shape[1:] for k in names]
-    bounds = np.cumsum([0] + [math.prod(s) for s in shapes]).tolist()
-    # one (C, P) leaf: the rule then runs once per update on all parameters of all copies
-    theta = torch.cat([params[k].detach().reshape(C, -1) for k in names], dim=1).requires_grad_(True)
+    # one (C, P) tensor: the rule then runs once per update on all parameters of all copies
+    theta = torch.cat([params[k].detach().reshape(C, -1) for k in names], dim=1)
     dtype, device = theta.dtype, theta.device
-    base = copy.deepcopy(models[0]).to("meta")
+    base = copy.deepcopy(models[0])
     del models, params
+    if backend == "vmap":
+        engine = _VmapEngine(base.to("meta"), theta, buffers, names, shapes, loss_fn)
+    else:
+        engine = _BmmEngine(base, theta, loss_fn, autograd=backend == "autograd")
+    bounds = np.cumsum([0] + [math.prod(s) for s in shapes]).tolist()
 
-    def unflatten(flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {k: flat[:, a:b].view(C, *s) for k, a, b, s in zip(names, bounds[:-1], bounds[1:], shapes, strict=True)}
-
-    def forward(p, b, x):
-        return functional_call(base, (p, b), (x,))
-
-    batched_forward = vmap(forward, in_dims=(0, 0, 0))
-    full_forward = vmap(forward, in_dims=(0, 0, None))
-    stacked_loss = _stacked_loss(loss_fn)
-
-    def full_eval(p, X, y) -> list[torch.Tensor]:
-        out = full_forward(p, buffers, X)
-        y = y.expand(C, *y.shape)
-        acc = (out.argmax(-1) == y).to(dtype).mean(1) if classify else torch.full((C,), math.nan, dtype=dtype)
-        return [stacked_loss(out, y), acc]
+    def full_eval(X, y) -> list[torch.Tensor]:
+        out = engine.forward(X, shared=True)
+        acc = _losses.stacked_accuracy(out, y) if loss_fn.classification else torch.full((C,), math.nan, dtype=dtype)
+        return [loss_fn.stacked(out, y.expand(C, *y.shape)), acc]
 
     hp = dict(shared)
     hp.update({k: torch.as_tensor(v, dtype=dtype, device=device).reshape(C, 1) for k, v in per_copy.items()})
@@ -728,87 +787,96 @@ def _train_stacked(models, seeds, data_seeds, rule, shared, per_copy, given, ten
         return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype, device=device).reshape(C, 1)
 
     state = rule.init(theta.detach())
+    fused = _fusable(rule)
     generators = [torch.Generator().manual_seed(s) for s in data_seeds]
     nan = torch.tensor(math.nan, dtype=torch.float64)
-    loss_log = torch.full((C, plan.total), math.nan, dtype=torch.float64)
-    lr_log = torch.full((C, plan.total), math.nan, dtype=torch.float64)
-    times, eval_steps, eval_rows = [], [], []
+    losses, lrs, times, eval_rows = [], [], [], []
     active = torch.ones(C, dtype=torch.bool, device=device)
     diverged_at = torch.full((C,), -1, dtype=torch.int64)
+    n_live = C
 
     def bad(values: torch.Tensor) -> torch.Tensor:
         out = ~torch.isfinite(values)
         return out | (values > max_loss) if max_loss is not None else out
 
     def evaluate(step: int) -> None:
+        nonlocal n_live
         with torch.no_grad():
-            p = unflatten(theta.detach())
-            rows = full_eval(p, X_train, y_train)
-            rows += full_eval(p, X_test, y_test) if X_test is not None else [
+            rows = full_eval(X_train, y_train)
+            rows += full_eval(X_test, y_test) if X_test is not None else [
                 torch.full((C,), math.nan, dtype=dtype, device=device)] * 2
         rows = torch.stack(rows).to(torch.float64).cpu()
         newly = active.cpu() & bad(rows[0])
         diverged_at[newly] = step
         active.logical_and_(~newly.to(device))
-        eval_steps.append(step)
+        n_live = int(active.sum())
         eval_rows.append(torch.where(active.cpu(), rows, nan))
 
     evaluate(0)
     done = 0
-    order = None
-    with _bar(progress, plan.total, f"{rule.name} ×{C}") as bar:
+    X_order = y_order = None
+    with torch.no_grad(), _bar(progress, plan.total, f"{rule.name} ×{C}") as bar:
         for epoch, i, step, due in plan.updates():
-            if not bool(active.any()):
+            if n_live == 0:
                 break
-            if i == 0 and plan.shuffled:
+            if i == 0 and plan.shuffled:  # each copy's data in its order, once per epoch: batches are then views
                 order = torch.stack([torch.randperm(plan.n, generator=g) for g in generators]).to(device)
+                X_order, y_order = X_train[order], y_train[order]
             lr = lr_at(epoch, step)
             t0 = time.perf_counter()
-            p = unflatten(theta)
             if plan.shuffled:
-                idx = order[:, plan.batch(i)]
-                values = stacked_loss(batched_forward(p, buffers, X_train[idx]), y_train[idx])
+                batch = plan.batch(i)
+                values, grad = engine.loss_and_grad(X_order[:, batch], y_order[:, batch], shared=False)
             else:
-                values = stacked_loss(full_forward(p, buffers, X_train), y_train.expand(C, *y_train.shape))
-            (grad,) = torch.autograd.grad(values.sum(), theta)
-            with torch.no_grad():
-                values = values.detach()
+                values, grad = engine.loss_and_grad(X_train, y_train.expand(C, *y_train.shape), shared=True)
+            # one reduction and one sync per update while every copy is live; per-copy checks after that
+            worst = values.max().item() if n_live == C else math.nan
+            if not (math.isfinite(worst) and (max_loss is None or worst <= max_loss)):
                 newly = active & bad(values)
                 if bool(newly.any()):
                     diverged_at[newly.cpu()] = step
                     active.logical_and_(~newly)
-                    if not bool(active.any()):
+                    n_live = int(active.sum())
+                    if n_live == 0:
                         break
-                try:
-                    delta, state = rule.update(grad, state, theta.detach(), eta=lr, **hp)
-                except RuntimeError as error:
-                    if "Boolean value of Tensor" not in str(error):
-                        raise
-                    raise ValueError(f"rule {rule.name!r} branches on one of the per-copy hyperparameters "
-                                     f"{sorted(per_copy)}; pass that one as a scalar shared by all copies") from None
-                theta.add_(torch.where(active[:, None], delta, 0.0))
+            try:
+                if fused and n_live == C:  # the rule overwrites its state and adds its step into theta
+                    _, state = rule.update(grad, state, theta, eta=lr, inplace=True, **hp)
+                else:  # a custom rule (it may look at its step), or frozen copies that must not move
+                    delta, state = rule.update(grad, state, theta, eta=lr, **hp)
+                    theta.add_(delta if n_live == C else torch.where(active[:, None], delta, 0.0))
+            except RuntimeError as error:
+                if "Boolean value of Tensor" not in str(error):
+                    raise
+                raise ValueError(f"rule {rule.name!r} branches on one of the per-copy hyperparameters "
+                                 f"{sorted(per_copy)}; pass that one as a scalar shared by all copies") from None
             _sync(device)
             times.append(time.perf_counter() - t0)
-            live = active.cpu()
-            loss_log[:, step] = torch.where(live, values.to(torch.float64).cpu(), nan)
-            lr_column = torch.as_tensor(lr, dtype=torch.float64).reshape(-1).cpu().expand(C)
-            lr_log[:, step] = torch.where(live, lr_column, nan)
+            losses.append(values)
+            lrs.append(lr)
             done = step + 1
             bar.update()
             if due:
                 evaluate(step + 1)
-                bar.set_postfix(live=int(active.sum()), refresh=False)
+                bar.set_postfix(live=n_live, refresh=False)
+    # a copy's entries from its divergence on are NaN
+    stopped = np.where(diverged_at.numpy() >= 0, diverged_at.numpy(), done)[:, None] <= np.arange(done)
+    loss_log = torch.stack(losses, dim=1).to(torch.float64).cpu().numpy() if losses else np.zeros((C, 0))
+    lr_log = np.stack([np.broadcast_to(lr.double().cpu().numpy().reshape(-1) if isinstance(lr, torch.Tensor)
+                                       else np.float64(lr), (C,)) for lr in lrs], axis=1) if lrs else np.zeros((C, 0))
+    loss_log[stopped], lr_log[stopped] = np.nan, np.nan
     # When every copy diverged the loop stopped early: the evaluations it did not reach are NaN, so the arrays keep
     # the shape (C, E) of the planned run.
     planned = [0] + [step + 1 for _, _, step, due in plan.updates() if due]
     eval_rows += [torch.full((4, C), math.nan, dtype=torch.float64)] * (len(planned) - len(eval_rows))
     table = torch.stack(eval_rows, dim=1).numpy()  # (4, E, C)
     eval_step = np.array(planned, dtype=np.int64)
-    final = unflatten(theta.detach())
+    final = {k: theta[:, a:b].reshape(C, *s).clone()
+             for k, a, b, s in zip(names, bounds[:-1], bounds[1:], shapes, strict=True)}
     records = {k: per_copy[k] if k in per_copy else np.full(C, shared[k]) for k in given}
     return StackedHistory(
-        loss=loss_log[:, :done].numpy(),
-        lr=lr_log[:, :done].numpy(),
+        loss=loss_log,
+        lr=lr_log,
         time=np.array(times, dtype=np.float64),
         eval_step=eval_step,
         epoch=eval_step / plan.updates_per_epoch,
@@ -821,7 +889,7 @@ def _train_stacked(models, seeds, data_seeds, rule, shared, per_copy, given, ten
         seeds=np.array(seeds, dtype=np.int64),
         data_seeds=np.array(data_seeds, dtype=np.int64),
         hparams=records,
-        params={k: v.clone() for k, v in final.items()},
+        params=final,
         batch_size=plan.batch_size,
         updates_per_epoch=plan.updates_per_epoch,
         seconds=time.perf_counter() - start,

@@ -23,17 +23,17 @@ References:
 
 from __future__ import annotations
 
-import math
 import numbers
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from lib.rules import RULES, Rule
+from lib.data import LeastSquares
+from lib.iterate import divergence_limit, iterate, resolve_rule
+from lib.rules import Rule
 from lib.surfaces import Surface, _stack
 
-__all__ = ["Trajectories", "run", "sweep"]
+__all__ = ["MinibatchPath", "Trajectories", "divergence_limit", "minibatch_path", "run", "sweep"]
 
 
 class Trajectories(NamedTuple):
@@ -42,18 +42,6 @@ class Trajectories(NamedTuple):
     path: np.ndarray  # (starts, steps + 1, 2); after divergence the last point inside is repeated
     loss: np.ndarray  # (starts, steps + 1), the surface's value along the path
     diverged_at: np.ndarray  # (starts,) int, the step at which the start diverged, -1 if it did not
-
-
-def _resolve(rule: str | Rule, hparams: dict) -> Rule:
-    if isinstance(rule, str):
-        if rule not in RULES:
-            raise ValueError(f"Unknown rule: {rule!r}, expected one of {sorted(RULES)}")
-        rule = RULES[rule]
-    unknown = sorted(set(hparams) - set(rule.defaults))
-    if unknown:
-        raise ValueError(f"Unknown hyperparameter(s) {unknown} for rule {rule.name!r}, "
-                         f"expected some of {sorted(rule.defaults)}")
-    return rule
 
 
 def run(rule: str | Rule, surface: Surface, starts, steps: int, *, eta, bound: float = 1e6,
@@ -70,7 +58,7 @@ def run(rule: str | Rule, surface: Surface, starts, steps: int, *, eta, bound: f
     The rule must be elementwise, as every rule of :mod:`lib.rules` is: it is handed the stack of starts as
     arrays of shape ``(2, starts)``, one row per coordinate.
     """
-    rule = _resolve(rule, hparams)
+    rule = resolve_rule(rule, hparams)
     theta = np.array(starts, dtype=np.float64)
     if theta.ndim == 1:
         theta = theta[None]
@@ -80,54 +68,30 @@ def run(rule: str | Rule, surface: Surface, starts, steps: int, *, eta, bound: f
         raise ValueError("Invalid starts: every start must be finite")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"Invalid steps: {steps} (must be an integer >= 0)")
-    limit = divergence_limit(bound)
     n = len(theta)
-    schedule: Callable | None = eta if callable(eta) else None
-    if schedule is None:
-        eta = _coordinate_major("eta", eta, n)
+    if callable(eta):
+        schedule = eta
+        eta_t = lambda t: _coordinate_major("eta", schedule(t), n)  # noqa: E731
+    else:
+        eta_cm = _coordinate_major("eta", eta, n)
+        eta_t = lambda t: eta_cm  # noqa: E731  (one rate per start, not per step)
     hparams = {name: _coordinate_major(name, v, n) for name, v in hparams.items()}
 
     # The stack is kept coordinate-major, shape (2, starts): the rules are elementwise, so every array
-    # operation then runs on contiguous memory and the surface gets contiguous x and y. The buffer is
-    # time-major, (steps + 1, 2, starts): each step writes one contiguous block, in place.
-    buffer = np.empty((steps + 1, 2, n))
-    buffer[0] = theta.T
-    theta = buffer[0]
-    alive = (np.abs(theta) <= limit).all(axis=0)
-    diverged_at = np.where(alive, -1, 0)
-    all_alive = bool(alive.all())
-    state = rule.init(theta)
+    # operation then runs on contiguous memory and the surface gets contiguous x and y. The path is
+    # time-major, (steps + 1, 2, starts).
+    def grad(theta, t):
+        return _stack(surface.df(theta[0], theta[1]), 0, theta[0])
+
+    it = iterate(grad, theta.T, steps, rule=rule, eta=eta_t, bound=bound, copies_axis=1, **hparams)
+    buffer = it.path
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for t in range(steps):
-            g = _stack(surface.df(theta[0], theta[1]), 0, theta[0])
-            eta_t = _coordinate_major("eta", schedule(t), n) if schedule else eta
-            step, state = rule.update(g, state, theta, eta=eta_t, **hparams)
-            new = np.add(theta, step, out=buffer[t + 1])
-            inside = np.abs(new) <= limit
-            if not (all_alive and inside.all()):
-                inside = inside[0] & inside[1]
-                diverged_at[alive & ~inside] = t + 1
-                alive &= inside
-                all_alive = False
-                np.copyto(new, theta, where=~alive)
-            theta = new
         # in blocks of about 2^18 points: the temporaries stay in cache instead of being whole-run arrays
         loss = np.empty((steps + 1, n))
         block = max(1, 2 ** 18 // max(n, 1))
         for t in range(0, steps + 1, block):
             loss[t:t + block] = surface.f(buffer[t:t + block, 0], buffer[t:t + block, 1])
-    return Trajectories(buffer.transpose(2, 0, 1), loss.T, diverged_at)
-
-
-def divergence_limit(bound) -> float:
-    """The largest ``|coordinate|`` of an iterate still inside the box of half-width ``bound`` (``> 0``).
-
-    ``abs(x) <= limit`` is then the whole divergence test: it fails for NaN, and for inf even when ``bound``
-    is inf (no box), because the limit is then the largest finite float.
-    """
-    if not (isinstance(bound, numbers.Real) and bound > 0):
-        raise ValueError(f"Invalid bound: {bound} (must be > 0)")
-    return bound if math.isfinite(bound) else np.finfo(np.float64).max
+    return Trajectories(buffer.transpose(2, 0, 1), loss.T, it.diverged_at)
 
 
 def _coordinate_major(name, value, n):
@@ -168,3 +132,75 @@ def sweep(rule: str | Rule, surface: Surface, start, steps: int, *, eta, bound: 
     values.update({name: np.broadcast_to(v, (k,))[:, None].copy() for name, v in swept.items()})
     eta = values.pop("eta")
     return run(rule, surface, np.broadcast_to(start, (k, 2)), steps, eta=eta, bound=bound, **values)
+
+
+class MinibatchPath(NamedTuple):
+    """The iterates of :func:`minibatch_path`: ``S`` updates, ``d`` parameters."""
+
+    theta: np.ndarray  # (S+1, d), theta[0] is the start; after a divergence the last iterate inside is repeated
+    loss: np.ndarray  # (S+1,), full-data loss at each iterate
+    epoch: np.ndarray  # (S+1,), epochs completed (fractional inside an epoch)
+    diverged_at: int = -1  # the update at which the run diverged, -1 if it did not (as in lib.trajectories)
+
+
+def minibatch_path(
+    problem: LeastSquares,
+    theta0,
+    batch_size: int,
+    *,
+    eta,
+    epochs: int,
+    seed: int = 0,
+    rule: str = "gd",
+    bound: float = 1e6,
+    **hparams,
+) -> MinibatchPath:
+    r"""Mini-batch gradient descent on a least-squares problem, every iterate kept.
+
+    Each epoch draws a fresh permutation of the :math:`n` examples (``numpy.random.default_rng(seed)``) and
+    cuts it into consecutive batches :math:`B` of ``batch_size`` (the last one smaller when ``batch_size`` does
+    not divide :math:`n`); each batch makes one update of the :mod:`lib.rules` rule ``rule`` (default plain
+    gradient descent) with the mini-batch gradient
+
+    .. math:: \theta \leftarrow \theta - \eta\,\nabla L_B(\theta), \qquad
+        \nabla L_B(\theta) = \tfrac{2}{|B|} X_B^\top (X_B\theta - y_B).
+
+    ``batch_size = n`` is batch gradient descent (one update per epoch), ``1`` stochastic gradient descent
+    (:math:`n` updates per epoch). The full-data loss is recorded at every iterate.
+
+    **Divergence**, as in :mod:`lib.trajectories`: the run diverges at update :math:`k` when
+    :math:`\theta^k` is not finite or leaves the box :math:`\max_i |\theta_i| \le` ``bound``. It then stops:
+    ``theta[k:]`` repeats the last iterate inside, ``theta[k - 1]`` (so ``loss`` stays finite), and
+    ``diverged_at = k`` (``-1`` if it never diverged, ``0`` if ``theta0`` itself lies outside the box). The
+    overflow warnings numpy raises on the way are silenced: they are the expected symptom, recorded in
+    ``diverged_at``.
+
+    References:
+        Robbins & Monro (1951); Bottou, Curtis & Nocedal (2018), §3 and Algorithm 3.1.
+    """
+    n, d = problem.X.shape
+    if not isinstance(batch_size, int | np.integer) or not 1 <= batch_size:
+        raise ValueError(f"Invalid batch_size: {batch_size} (must be an integer >= 1)")
+    if not isinstance(epochs, int | np.integer) or epochs < 1:
+        raise ValueError(f"Invalid epochs: {epochs} (must be an integer >= 1)")
+    theta = np.array(theta0, dtype=np.float64)
+    if theta.shape != (d,):
+        raise ValueError(f"Invalid theta0 shape: {theta.shape} (expected ({d},))")
+    if not np.isfinite(theta).all():
+        raise ValueError("Invalid theta0: every entry must be finite")
+    batch_size = min(int(batch_size), n)
+    rng = np.random.default_rng(seed)
+    per_epoch = -(-n // batch_size)
+    order = np.arange(n)
+
+    def grad(theta, t):
+        nonlocal order
+        k = t % per_epoch
+        if k == 0 and batch_size < n:  # a fresh permutation at the start of every epoch
+            order = rng.permutation(n)
+        return problem.grad(theta, order[k * batch_size:(k + 1) * batch_size])
+
+    it = iterate(grad, theta, epochs * per_epoch, rule=rule, eta=eta, bound=bound, **hparams)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = problem.loss(it.path)
+    return MinibatchPath(it.path, loss, np.arange(len(it.path)) / per_epoch, it.diverged_at)

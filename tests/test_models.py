@@ -70,6 +70,26 @@ def test_copies_from_different_seeds_stack():
     assert stacked["0.weight"].shape == (3, 3, 4) and buffers == {}
 
 
+def test_stacked_mlp_is_the_module_and_its_autograd():
+    ms = [models.mlp([5, 4, 3, 2], activation=a, seed=s, dtype=torch.float64)
+          for s, a in ((0, "tanh"), (1, "tanh"))]
+    theta = torch.stack([torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in ms])
+    net = models.StackedMLP(ms[0], theta)
+    x = torch.randn(2, 7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out, inputs = net.forward(x, keep=True)
+    delta = torch.randn(2, 7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    grad = net.backward(inputs, delta)
+    for c, m in enumerate(ms):
+        torch.testing.assert_close(out[c], m(x[c]), rtol=1e-13, atol=1e-14)
+        want = torch.autograd.grad((m(x[c]) * delta[c]).sum(), list(m.parameters()))
+        torch.testing.assert_close(grad[c], torch.cat([g.reshape(-1) for g in want]), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(net.forward(x[0]), torch.stack([m(x[0]) for m in ms]), rtol=1e-13, atol=1e-14)
+    assert models.StackedMLP.supports(ms[0]) and models.StackedMLP.supports(models.logistic_regression(3))
+    assert not models.StackedMLP.supports(models.small_cnn())
+    with pytest.raises(ValueError, match="StackedMLP takes"):
+        models.StackedMLP(models.small_cnn(), theta)
+
+
 @pytest.mark.parametrize(
     ("build", "match"),
     [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import data, models, optim, schedules, train
+from lib import data, models, optim, rules, schedules, train
 
 FIELDS = ("loss", "lr", "eval_step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
 
@@ -217,6 +217,86 @@ def test_non_finite_copy_does_not_poison_the_others():
     assert_same_history(stacked.copy(1), alone, rtol=1e-10)
 
 
+@pytest.mark.parametrize("rule", sorted(rules.RULES))
+def test_every_rule_stacked_equals_one_at_a_time_on_every_backend(digits64, rule):
+    # float64: the batched path (hand-written backward, in-place fused rule) and the vmap path give each copy's
+    # own numbers to rounding, for every rule of lib.rules, with per-copy learning rates
+    hp = {"eta": [1e-3, 3e-3] if rule not in ("gd", "momentum", "nesterov", "lee_momentum", "ewma_momentum")
+          else [0.05, 0.1]}
+    runs = {b: train.train_stacked(tiny, [0, 1], rule, digits64, hparams=hp, epochs=2, batch_size=64, backend=b)
+            for b in ("bmm", "vmap", "autograd")}
+    for c in range(2):
+        alone = train.train(tiny(c), rule, digits64, hparams={"eta": hp["eta"][c]}, epochs=2, batch_size=64, seed=c)
+        for stacked in runs.values():
+            assert_same_history(stacked.copy(c), alone, rtol=1e-10, atol=1e-12)
+    for name in runs["bmm"].params:
+        torch.testing.assert_close(runs["bmm"].params[name], runs["vmap"].params[name], rtol=1e-10, atol=1e-12)
+
+
+def test_stacked_float32_within_rounding(digits64):
+    d32 = data.Dataset(*(t.float() if t.is_floating_point() else t for t in digits64))
+    stacked = train.train_stacked(lambda s: tiny(s, torch.float32), [0, 1, 2], "adam", d32,
+                                  hparams={"eta": [1e-3, 1e-2, 3e-3]}, epochs=2, batch_size=32)
+    for c in range(3):
+        alone = train.train(tiny(c, torch.float32), "adam", d32, hparams={"eta": [1e-3, 1e-2, 3e-3][c]}, epochs=2,
+                            batch_size=32, seed=c)
+        assert_same_history(stacked.copy(c), alone, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("model_fn", "loss"),
+    [
+        (lambda s: models.mlp([64, 8, 6, 10], activation="relu", seed=s, dtype=torch.float64), "cross_entropy"),
+        (lambda s: models.logistic_regression(64, seed=s, dtype=torch.float64), "cross_entropy"),
+        (lambda s: models.mlp([64, 8, 10], seed=s, dtype=torch.float64), "softmax_mse"),
+    ],
+)
+def test_batched_path_covers_relu_linear_and_other_losses(digits64, model_fn, loss):
+    kwargs = {"hparams": {"eta": [0.05, 0.1]}, "epochs": 2, "batch_size": 50, "loss": loss}
+    stacked = train.train_stacked(model_fn, [0, 1], "momentum", digits64, backend="bmm", **kwargs)
+    assert not np.isnan(stacked.loss).any()
+    for c in range(2):
+        alone = train.train(model_fn(c), "momentum", digits64, hparams={"eta": kwargs["hparams"]["eta"][c]},
+                            epochs=2, batch_size=50, loss=loss, seed=c)
+        assert_same_history(stacked.copy(c), alone, rtol=1e-10, atol=1e-12)
+
+
+def test_batched_least_squares_and_full_batch():
+    problem = data.least_squares(n=60, d=3, noise=0.1, seed=0)
+    eta = 1.0 / np.linalg.eigvalsh(problem.hessian).max()
+    stacked = train.train_stacked(lambda s: models.linear_regression(3, seed=s), [0, 1], "gd", problem,
+                                  hparams={"eta": eta}, steps=300, loss="mse", eval_every=300, backend="bmm")
+    np.testing.assert_allclose(stacked.params["weight"][:, 0].numpy(), np.tile(problem.theta_star, (2, 1)),
+                               atol=1e-8)
+    alone = train.train(models.linear_regression(3, seed=1), "gd", problem, hparams={"eta": eta}, steps=300,
+                        loss="mse", eval_every=300)
+    assert_same_history(stacked.copy(1), alone, rtol=1e-10, atol=1e-14)
+
+
+def test_custom_rule_and_divergence_on_the_batched_path(digits64):
+    # a rule that is not lib.rules' own is called without inplace (it may record its step); divergence of one
+    # copy switches the update to the masked form and the others go on unchanged
+    calls = []
+    adam = rules.RULES["adam"]
+
+    def update(g, state, theta, **hp):
+        calls.append(hp.get("inplace", False))
+        return adam.update(g, state, theta, **hp)
+
+    custom = adam._replace(name="recorded", update=update)
+    etas = [1e-2, 50.0, 3e-3]
+    runs = [train.train_stacked(tiny, 0, r, digits64, hparams={"eta": etas}, epochs=3, batch_size=50, max_loss=5.0)
+            for r in ("adam", custom)]
+    assert not any(calls)
+    for stacked in runs:
+        np.testing.assert_array_equal(stacked.diverged, [False, True, False])
+        for c in (0, 2):
+            alone = train.train(tiny(0), "adam", digits64, hparams={"eta": etas[c]}, epochs=3, batch_size=50,
+                                max_loss=5.0)
+            assert_same_history(stacked.copy(c), alone, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(runs[0].loss, runs[1].loss, rtol=1e-10, atol=1e-12)  # fused vs returned step
+
+
 # ------------------------------------------------------------------------------------ environment, validation
 def test_progress_switch(monkeypatch):
     monkeypatch.delenv("LIB_PROGRESS", raising=False)
@@ -280,6 +360,8 @@ def test_train_rejects_hparams_with_an_optimizer(digits64):
         ({"hparams": {"eta": 0.1, "momentum": [0.0, 0.5]}, "rule": "rmsprop"}, "branches on one of"),
         ({"hparams": {"eta": [[0.1]]}}, "scalar or 1-D"),
         ({"data_seeds": [1, 2, 3]}, "data_seeds must have length"),
+        ({"backend": "jit"}, "backend must be one of"),
+        ({"backend": "bmm", "loss": lambda out, y: out.sum()}, "backend 'bmm' needs an mlp"),
     ],
 )
 def test_train_stacked_rejects_bad_arguments(digits64, kwargs, match):

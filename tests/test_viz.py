@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from lib import schedules
-from lib.viz import explorer as ex_module
-from lib.viz import plots
-from lib.viz.explorer import (
+from lib.viz import (
+    BOOK_BUILD_ENV,
     Contour,
     Control,
     Explorer,
@@ -21,12 +20,15 @@ from lib.viz.explorer import (
     Line,
     Markers,
     Panel,
-    Q,
     View,
-    decode,
-    prepare,
+    curve_explorer,
+    optimizer_explorer,
+    plots,
+    quadratic_explorer,
 )
-from lib.viz.explorers import curve_explorer, optimizer_explorer, quadratic_explorer
+from lib.viz.codec import Q, decode, encode_item, simplify
+from lib.viz.geometry import CLIP, prepare
+from lib.viz.static import compact_svg
 
 
 def _schedules() -> Explorer:
@@ -104,7 +106,7 @@ def test_every_combination_of_every_standard_explorer_renders_without_warning(wh
         for item in items:
             for run in item.get("runs", ()):
                 assert np.isfinite(run).all()
-                assert (run >= -Q * ex_module.CLIP - 1).all() and (run <= Q * (1 + ex_module.CLIP) + 1).all()
+                assert (run >= -Q * CLIP - 1).all() and (run <= Q * (1 + CLIP) + 1).all()
     if which == "optimizer":
         texts = [" ".join(frame["t"]) for frame in payload["frames"]]
         assert any("diverged at step" in t for t in texts), "the sweep should contain a diverging setting"
@@ -183,7 +185,7 @@ def test_a_diverging_path_is_clipped_at_the_box_edge_in_its_own_direction():
     assert run[0] == pytest.approx([0.5, 0.5])
     assert run[1] == pytest.approx([0.75, 0.625])
     end = run[-1]
-    assert end[0] == pytest.approx(1 + ex_module.CLIP)  # leaves through the right edge of the clip box
+    assert end[0] == pytest.approx(1 + CLIP)  # leaves through the right edge of the clip box
     direction = (end - run[1]) / np.linalg.norm(end - run[1])
     assert direction == pytest.approx(np.array([2.0, 1.0]) / math.sqrt(5), abs=1e-6)
 
@@ -203,13 +205,13 @@ def test_simplification_keeps_the_turning_points_of_an_oscillation():
     # GD with eta > 1/lam oscillates along one line: every point lies on the chord, none may be dropped
     x = np.array([0, 1000, -800, 640, -512, 410, 0], dtype=np.int64)
     pts = np.column_stack((x + 5000, np.full_like(x, 5000)))
-    assert ex_module._simplify(pts, 5.0).all()
+    assert simplify(pts, 5.0).all()
     straight = np.column_stack((np.arange(0, 1000, 10), np.arange(0, 1000, 10) * 2))
-    assert ex_module._simplify(straight, 5.0).sum() == 2
+    assert simplify(straight, 5.0).sum() == 2
     # ... but a line with a marker at every vertex keeps every vertex
     frame = Frame([Line([0.0, 0.2, 0.4, 0.4, 0.6], [0.0, 0.1, 0.2, 0.2, 0.3]),
                    Line([0.0, 0.2, 0.4, 0.4, 0.6], [0.0, 0.1, 0.2, 0.2, 0.3], marker="o")])
-    plain, marked = (ex_module._encode_item(p, 0, 100) for p in prepare(frame, SPEC, ["a", "b"]))
+    plain, marked = (encode_item(p, 0, 100) for p in prepare(frame, SPEC, ["a", "b"]))
     assert len(plain["r"][0][0]) == 2 and len(marked["r"][0][0]) == 4  # the repeated vertex is drawn once
 
 
@@ -218,11 +220,11 @@ def test_decode_inverts_the_encoding(parabola):
     payload = explorer.payload()
     for indices in explorer.combinations():
         values = explorer.values(indices)
-        key = explorer._view_key(indices)
-        view = explorer._view(key)
+        key = explorer.view_key(indices)
+        view = explorer.make_view(key)
         members = [explorer.frame(**explorer.values(c)) for c in explorer.combinations()
-                   if explorer._view_key(c) == key]
-        specs = explorer._resolve(view, lambda members=members: members)
+                   if explorer.view_key(c) == key]
+        specs = explorer.resolve(view, lambda members=members: members)
         prepared = prepare(explorer.frame(**values), specs, explorer.names)
         decoded = decode(payload, indices)
         assert [d["kind"] for d in decoded] == [p.kind for p in prepared]
@@ -260,8 +262,8 @@ def test_auto_limits_cover_every_frame_of_the_view():
         return Frame([Line([0, 1], [0, k])])
 
     explorer = Explorer("auto", {"k": (1.0, 3.0)}, compute)
-    view = explorer._view(())
-    (spec,) = explorer._resolve(view, lambda: [compute(1.0), compute(3.0)])
+    view = explorer.make_view(())
+    (spec,) = explorer.resolve(view, lambda: [compute(1.0), compute(3.0)])
     assert spec["ylim"] == pytest.approx((-0.15, 3.15))
     assert spec["xlim"] == pytest.approx((-0.05, 1.05))
 
@@ -291,9 +293,9 @@ def test_book_build_displays_static_html_and_a_kernel_displays_widgets(monkeypat
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     explorer = parabola
-    monkeypatch.setenv(ex_module.BOOK_BUILD_ENV, "1")
+    monkeypatch.setenv(BOOK_BUILD_ENV, "1")
     explorer._ipython_display_()
-    monkeypatch.delenv(ex_module.BOOK_BUILD_ENV)
+    monkeypatch.delenv(BOOK_BUILD_ENV)
     explorer._ipython_display_()
     assert isinstance(shown[0], IPython.display.HTML) and "data-explorer" in shown[0].data
     import ipywidgets
@@ -408,8 +410,6 @@ def test_plot_helpers_draw_surfaces_paths_and_divergence():
 
 
 def test_background_keeps_tick_labels_exact():
-    from lib.viz.explorer import _compact_svg
-
     svg = '<svg width="10" height="10"><path d="M 1.23456 7.891"/><text x="3.14159">0.05</text></svg>'
-    compact = _compact_svg(svg)
+    compact = compact_svg(svg)
     assert ">0.05<" in compact and 'd="M 1.2 7.8"' in compact and 'x="3.1"' in compact

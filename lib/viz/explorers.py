@@ -21,9 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import contourpy
 import numpy as np
 
-from lib.viz.explorer import Control, Explorer, Frame, Line, Markers, Panel, View
+from lib import surfaces as lib_surfaces
+from lib.hessian import classify
+from lib.iterate import resolve_rule
+from lib.rules import RULES
+from lib.trajectories import run
+from lib.viz.declaration import Contour, Control, Frame, Line, Markers, Panel, View
+from lib.viz.explorer import Explorer
 from lib.viz.plots import DIVERGED, PALETTE, contour_levels, critical_point_items, surface_grid
 
 __all__ = ["BETA", "curve_explorer", "optimizer_explorer", "quadratic_explorer"]
@@ -37,8 +44,6 @@ _HPARAM_LABELS = {"beta": "momentum β", "alpha": "α", "eps": "ε", "beta2": "�
 
 
 def _surfaces(surfaces) -> dict:
-    from lib import surfaces as lib_surfaces
-
     if isinstance(surfaces, str):
         surfaces = (surfaces,)
     if isinstance(surfaces, Mapping):
@@ -78,8 +83,6 @@ def _loss_floor(surface) -> float | None:
 
 
 def _surface_view(surface, levels_n: int = 14) -> tuple[list, tuple]:
-    from lib.viz.explorer import Contour
-
     x, y, z = surface_grid(surface, 161)
     levels = contour_levels(z, levels_n)
     return [Contour(x, y, z, levels, panel="surface"), *critical_point_items(surface, "surface")], levels
@@ -108,16 +111,12 @@ def optimizer_explorer(
     ``{"beta": (0.0, 0.5, 0.9)}``. A rule without a hyperparameter ignores it, and the text says so.
     ``steps`` may be one number (fixed) or several (a control). The loss panel shows
     :math:`L(\theta^t) - L^*` on a log axis when the surface has a global minimum :math:`L^*`, else
-    :math:`L(\theta^t)`; a start that diverges (:func:`lib.trajectories.run`) is drawn up to its last point
-    with a red cross, clamped to the edge, and named in the text.
+    :math:`L(\theta^t)`; a start that diverges (:func:`lib.trajectories.run`) gets a red cross where its path
+    leaves the frame (:func:`_exit_point`), a legend entry saying so, and its step in the text.
     """
-    from lib.rules import RULES
-    from lib.trajectories import run
-
     surfaces = _surfaces(surfaces)
     for r in rules:
-        if r not in RULES:
-            raise ValueError(f"Invalid rules: {r!r} is not in lib.rules.RULES ({sorted(RULES)})")
+        resolve_rule(r)  # the one message for an unknown rule
     hparams = {"beta": (0.0, 0.5, 0.9)} if hparams is None else dict(hparams)
     for h in hparams:
         if h != "beta" and not any(h in RULES[r].defaults for r in rules):
@@ -179,8 +178,9 @@ def optimizer_explorer(
                                  label=label, panel="surface"))
             items.append(Line(t[:end], gap[i, :end], color=color, width=1.4, panel="loss"))
             if k >= 0:
-                diverged.append(Markers(path[end - 1:end, 0], path[end - 1:end, 1], color=DIVERGED, marker="X",
-                                        size=8, edgecolor="white", edgewidth=0.6, clamp=True, label="diverged",
+                ex, ey = _exit_point(path[:end], s.bounds)
+                diverged.append(Markers([ex], [ey], color=DIVERGED, marker="X", size=8, edgecolor="white",
+                                        edgewidth=0.6, clamp=True, label="diverged (✕ where it leaves the frame)",
                                         panel="surface"))
                 diverged.append(Markers([end - 1], [gap[i, end - 1]], color=DIVERGED, marker="X", size=8,
                                         edgecolor="white", edgewidth=0.6, clamp=True, panel="loss"))
@@ -207,6 +207,31 @@ def optimizer_explorer(
         "marks a start that diverged.")
     return Explorer(name, controls, compute, panels=panels, view=view, view_controls=("surface",),
                     caption=caption, figsize=(8.0, 3.4), width_ratios=(1.0, 1.25))
+
+
+def _exit_point(path: np.ndarray, bounds) -> tuple[float, float]:
+    """Where ``path`` (points, (n, 2)) first leaves the box ``bounds`` ((x0, x1), (y0, y1)), on the box's edge;
+    its last point when it never leaves."""
+    (x0, x1), (y0, y1) = bounds
+    finite = np.isfinite(path).all(axis=1)
+    inside = finite & (path[:, 0] >= x0) & (path[:, 0] <= x1) & (path[:, 1] >= y0) & (path[:, 1] <= y1)
+    outside = np.flatnonzero(~inside)
+    if not len(outside):
+        return float(path[-1, 0]), float(path[-1, 1])
+    j = int(outside[0])
+    if j == 0 or not finite[j]:
+        p = path[max(j - 1, 0)]
+        return float(np.clip(p[0], x0, x1)), float(np.clip(p[1], y0, y1))
+    a, b = path[j - 1], path[j]
+    d = b - a
+    t = 1.0
+    for axis, (lo, hi) in enumerate(((x0, x1), (y0, y1))):
+        if d[axis] > 0:
+            t = min(t, (hi - a[axis]) / d[axis])
+        elif d[axis] < 0:
+            t = min(t, (lo - a[axis]) / d[axis])
+    q = a + max(t, 0.0) * d
+    return float(q[0]), float(q[1])
 
 
 def curve_explorer(
@@ -290,10 +315,6 @@ def quadratic_explorer(
 
     ``points``: per-axis count of a grid over the intersection of the surfaces' windows, or ``(xs, ys)``.
     """
-    import contourpy
-
-    from lib.hessian import classify
-
     surfaces = _surfaces(surfaces)
     xs, ys = _grid(surfaces, points)
     if not 0 < radius <= 1:

@@ -33,10 +33,13 @@ from matplotlib import cbook
 from matplotlib.colors import LinearSegmentedColormap, to_hex
 from matplotlib.lines import Line2D
 
+from lib.viz.declaration import Markers
+
 __all__ = [
     "CRITICAL_STYLE",
     "NOT_CONVERGED",
     "PALETTE",
+    "STYLE",
     "Band",
     "Heatmap",
     "band_bounds",
@@ -53,7 +56,19 @@ __all__ = [
     "plot_surface",
     "plot_trajectories",
     "surface_grid",
+    "use_style",
 ]
+
+# the book's one figure style, set by importing lib.viz (chapters do not touch rcParams); the explorers' own
+# figures use lib.viz.figure.RC on top of it
+STYLE = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": 9,
+         "ytick.labelsize": 9, "legend.fontsize": 8.5}
+
+
+def use_style() -> None:
+    """Set :data:`STYLE` in matplotlib's ``rcParams`` (done once when :mod:`lib.viz` is imported)."""
+    matplotlib.rcParams.update(STYLE)
+
 
 # matplotlib's tab10, as hex: the colors of starts, optimizers and curves in every figure and explorer;
 # red is kept for divergence
@@ -119,9 +134,7 @@ def draw_contours(ax, x, y, z, levels, *, filled: bool = True):
 
 
 def critical_point_items(surface, panel: str | None = None) -> list:
-    """The surface's critical points as explorer :class:`~lib.viz.explorer.Markers`, one item per kind."""
-    from lib.viz.explorer import Markers
-
+    """The surface's critical points as explorer :class:`~lib.viz.declaration.Markers`, one item per kind."""
     items = []
     for kind, (marker, color, size) in CRITICAL_STYLE.items():
         points = [p.xy for p in surface.critical_points if p.kind == kind]

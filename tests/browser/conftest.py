@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SCREENSHOTS = HTML.parent / "screenshots"
+GALLERY = HTML.parent / "gallery"  # 1280 and 390 px, light and dark: tests/browser/test_reader.py
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -96,8 +97,30 @@ def page_problems() -> PageProblems:
 @pytest.fixture
 def page(browser, site_url, page_problems: PageProblems):
     """A Chromium page that may talk only to the local server; fails the test on any console error."""
+    yield from _watched_page(browser, site_url, page_problems, width=1280, height=900, color_scheme="light")
+
+
+@pytest.fixture
+def open_page(browser, site_url, page_problems: PageProblems):
+    """``open_page(width, height, color_scheme)``: a page like ``page``'s at another size or colour scheme."""
+    opened = []
+
+    def open_(width: int, height: int, color_scheme: str):
+        generator = _watched_page(browser, site_url, page_problems, width=width, height=height,
+                                  color_scheme=color_scheme)
+        opened.append(generator)
+        return next(generator)
+
+    yield open_
+    for generator in opened:
+        for _ in generator:
+            pass
+
+
+def _watched_page(browser, site_url, page_problems: PageProblems, *, width: int, height: int, color_scheme: str):
     host = urlparse(site_url).netloc
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
+                                  color_scheme=color_scheme)
 
     def route(route_request):
         url = route_request.request.url

@@ -1,0 +1,585 @@
+r"""Batch size and the loss landscape: gradient noise, slices through the loss, and the cost of an update.
+
+**Gradient noise.** The training loss is an average over :math:`N` examples,
+:math:`L(\theta) = \frac1N \sum_{i=1}^N \ell_i(\theta)`, with per-example gradients :math:`g_i = \nabla\ell_i`
+(:func:`per_example_gradients`) and full gradient :math:`g = \frac1N\sum_i g_i`. A mini-batch :math:`B` of
+:math:`|B| = b` examples drawn *without replacement* gives :math:`g_B = \frac1b\sum_{i\in B} g_i`, an unbiased
+estimate of :math:`g` whose total variance is exactly
+
+.. math::
+    \mathbb E\,\lVert g_B - g\rVert^2 = \frac{N - b}{b\,(N - 1)}\,\sigma^2, \qquad
+    \sigma^2 = \frac1N\sum_{i=1}^N \lVert g_i - g\rVert^2,
+
+the :math:`\sigma^2/b` law of independent draws times the finite-population correction
+:math:`(N-b)/(N-1)`, which makes the full batch (:math:`b = N`) noiseless (:func:`noise_variance`).
+:func:`gradient_noise` measures the left-hand side by drawing mini-batches and sets it next to the formula.
+
+**Slices through the loss.** A network has too many parameters to draw its loss, so one draws it along
+lines: the segment between two solutions, :math:`L((1-\alpha)\theta_a + \alpha\theta_b)`
+(:func:`interpolate`, Keskar et al. 2017), or random directions :math:`L(\theta + \alpha d)`
+(:func:`loss_along`) scaled filter by filter to the weights they perturb (:func:`filter_normalized_direction`,
+Li et al. 2018), so that slices of differently scaled networks can be compared. :func:`flat_width` reads the
+width of a slice's valley.
+
+**Cost of an update.** :func:`time_per_update` times updates of :func:`lib.train.train` for several batch
+sizes (warm-up updates discarded, repeats in interleaved rounds, median and quartiles), and
+:func:`saved_activation_bytes` measures the memory an update keeps for its backward pass.
+
+Parameters are handled as mappings name → tensor, as ``model.named_parameters()`` gives them (or
+:attr:`lib.train.StackedHistory.params` of one copy); flat vectors follow that order.
+
+References:
+    N. S. Keskar, D. Mudigere, J. Nocedal, M. Smelyanskiy and P. T. P. Tang (2017), On large-batch training
+    for deep learning: generalization gap and sharp minima, ICLR.
+    H. Li, Z. Xu, G. Taylor, C. Studer and T. Goldstein (2018), Visualizing the loss landscape of neural nets,
+    NeurIPS.
+    W. G. Cochran (1977), Sampling Techniques, 3rd ed., Wiley, §2.5 (the finite-population correction).
+    S. L. Smith and Q. V. Le (2018), A Bayesian perspective on generalization and stochastic gradient descent,
+    ICLR (the noise scale of SGD with the same correction).
+    S. McCandlish, J. Kaplan, D. Amodei and the OpenAI Dota team (2018), An empirical model of large-batch
+    training, arXiv:1812.06162 (the gradient noise scale).
+    L. Dinh, R. Pascanu, S. Bengio and Y. Bengio (2017), Sharp minima can generalize for deep nets, ICML.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import sparse
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from lib import losses
+from lib import train as _train
+from lib.checks import invalid
+
+__all__ = [
+    "CostModel",
+    "GradientNoise",
+    "Slice",
+    "Timing",
+    "cost_model",
+    "evaluate",
+    "filter_normalized_direction",
+    "flat_width",
+    "gradient_noise",
+    "interpolate",
+    "loss_along",
+    "noise_variance",
+    "per_example_gradients",
+    "saved_activation_bytes",
+    "time_per_update",
+]
+
+Params = Mapping[str, torch.Tensor]
+INTERPOLATION_ALPHAS = tuple(np.linspace(-0.5, 1.5, 41).tolist())  # default α of interpolate: beyond both ends
+DIRECTION_ALPHAS = tuple(np.linspace(-1.0, 1.0, 41).tolist())  # default α of loss_along
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+# torch's cross-entropy, not lib.losses.cross_entropy: per_example_gradients differentiates it under vmap, and
+# lib.losses checks the class indices with data-dependent control flow, which vmap cannot trace
+_LOSSES: dict[str, Callable] = {"cross_entropy": F.cross_entropy, "mse": losses.regression_mse_loss}
+
+
+def _loss_fn(loss: str | Callable) -> tuple[Callable, bool]:
+    """The loss function and whether accuracy is measured (classification)."""
+    if callable(loss):
+        return loss, False
+    if loss not in _LOSSES:
+        raise invalid("loss", loss, f"must be one of {sorted(_LOSSES)} or a callable")
+    return _LOSSES[loss], loss == "cross_entropy"
+
+
+def _params(theta: nn.Module | Params) -> dict[str, torch.Tensor]:
+    if isinstance(theta, nn.Module):
+        return {k: p.detach() for k, p in theta.named_parameters()}
+    if not isinstance(theta, Mapping) or not theta:
+        raise invalid("parameters", theta, "must be an nn.Module or a non-empty mapping name -> tensor")
+    return {k: torch.as_tensor(v).detach() for k, v in theta.items()}
+
+
+def _same_keys(a: Params, b: Params, what: str) -> None:
+    if list(a) != list(b) or any(a[k].shape != b[k].shape for k in a):
+        shapes_a = {k: tuple(v.shape) for k, v in a.items()}
+        shapes_b = {k: tuple(v.shape) for k, v in b.items()}
+        raise ValueError(f"{what} must have the same names and shapes, got {shapes_a} and {shapes_b}")
+
+
+def _data(model: nn.Module, data) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X, y)`` of ``data`` (a ``(X, y)`` pair, or the training part of a :class:`lib.data.Dataset`) on the
+    model's device, ``X`` in its floating dtype."""
+    if not isinstance(data, Sequence) or len(data) < 2:
+        raise invalid("data", type(data).__name__, "must be (X, y) or a lib.data.Dataset")
+    X, y = data[0], data[1]
+    first = next(model.parameters())
+    X = torch.as_tensor(X, device=first.device)
+    X = X.to(first.dtype) if X.is_floating_point() else X
+    y = torch.as_tensor(y, device=first.device)
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
+    return X, y
+
+
+def _alphas(alphas) -> np.ndarray:
+    a = np.asarray(alphas, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
+        raise invalid("alphas", alphas, "must be a non-empty 1-D sequence of finite numbers")
+    return a
+
+
+# ------------------------------------------------------------------------------------------ gradient noise
+def per_example_gradients(model: nn.Module, data, loss: str | Callable = "cross_entropy",
+                          chunk_size: int | None = None) -> torch.Tensor:
+    r"""The gradients :math:`g_i = \nabla_\theta\, \ell(f_\theta(x_i), y_i)` of every example, as rows.
+
+    Computed with ``torch.func``: ``vmap`` over the examples of ``grad`` of the loss of one example (a batch
+    of one through ``functional_call``), ``chunk_size`` examples at a time. Returns an ``(N, P)`` tensor in
+    the model's dtype, columns in the order of ``model.named_parameters()`` (each tensor flattened row-major),
+    so that ``G.mean(0)`` is the full-batch gradient of the mean loss.
+
+    References:
+        PyTorch documentation, "Per-sample-gradients" (``torch.func.grad`` and ``vmap``).
+    """
+    if not isinstance(model, nn.Module):
+        raise invalid("model", type(model).__name__, "must be a torch.nn.Module")
+    loss_fn, classify = _loss_fn(loss)
+    X, y = _data(model, data)
+    if classify:
+        y = y.long()
+    elif y.is_floating_point():
+        y = y.to(X.dtype)
+    params = _params(model)
+
+    def one(p, x, t):
+        return loss_fn(functional_call(model, p, (x.unsqueeze(0),)), t.unsqueeze(0))
+
+    grads = vmap(grad(one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, X, y)
+    return torch.cat([grads[k].reshape(len(X), -1) for k in params], dim=1)
+
+
+def noise_variance(sigma2, n: int, batch_size, replace: bool = False) -> np.ndarray:
+    r"""The exact total variance :math:`\mathbb E\lVert g_B - g\rVert^2` of a mini-batch mean of ``batch_size``
+    :math:`b` out of ``n`` :math:`N` vectors whose population variance is ``sigma2`` :math:`\sigma^2`:
+
+    .. math::
+        \frac{\sigma^2}{b}\cdot\frac{N - b}{N - 1} \quad \text{(without replacement)}, \qquad
+        \frac{\sigma^2}{b} \quad \text{(with replacement)},
+
+    with :math:`\sigma^2 = \frac1N\sum_i\lVert g_i - g\rVert^2`. Without replacement the factor
+    :math:`(N-b)/(N-1)` (the finite-population correction) is 1 at :math:`b = 1` and 0 at :math:`b = N`.
+
+    References:
+        W. G. Cochran (1977), Sampling Techniques, 3rd ed., Theorem 2.2.
+    """
+    b = np.asarray(batch_size, dtype=np.float64)
+    if not isinstance(n, int | np.integer) or n < 2:
+        raise invalid("n", n, "must be an integer >= 2")
+    if np.any(b < 1) or np.any(b != np.round(b)) or (not replace and np.any(b > n)):
+        raise invalid("batch_size", batch_size, f"must be integers in [1, {n}] (or >= 1 with replacement)")
+    sigma2 = np.asarray(sigma2, dtype=np.float64)
+    if np.any(sigma2 < 0):
+        raise invalid("sigma2", sigma2, "must be non-negative")
+    if replace:
+        return sigma2 / b
+    return sigma2 / b * (n - b) / (n - 1)
+
+
+class GradientNoise(NamedTuple):
+    r"""What :func:`gradient_noise` measured, one entry per batch size (arrays of shape ``(K,)``).
+
+    Attributes:
+        batch_sizes: the batch sizes :math:`b`.
+        measured: mean of :math:`\lVert g_B - g\rVert^2` over the drawn mini-batches.
+        stderr: its standard error (standard deviation of the draws over :math:`\sqrt{\text{n\_batches}}`).
+        exact: :func:`noise_variance` for the same :math:`b`.
+        sigma2: :math:`\sigma^2`, the variance of a single example's gradient (``measured`` at :math:`b = 1`
+            estimates it).
+        signal: :math:`\lVert g\rVert^2`, the squared length of the full gradient.
+        n: the number of examples :math:`N`.
+        replace: whether the batches were drawn with replacement.
+    """
+
+    batch_sizes: np.ndarray
+    measured: np.ndarray
+    stderr: np.ndarray
+    exact: np.ndarray
+    sigma2: float
+    signal: float
+    n: int
+    replace: bool
+
+    @property
+    def noise_scale(self) -> float:
+        r"""The gradient noise scale :math:`B_{\text{noise}} = \sigma^2/\lVert g\rVert^2` (McCandlish et al. 2018):
+        the batch size at which the noise :math:`\sigma^2/b` of independent draws equals the signal
+        :math:`\lVert g\rVert^2`. Far below it a step is mostly noise, far above it a larger batch hardly
+        improves the step."""
+        return self.sigma2 / self.signal if self.signal > 0 else math.inf
+
+
+def gradient_noise(G, batch_sizes: Sequence[int], *, n_batches: int = 256, seed: int = 0,
+                   replace: bool = False) -> GradientNoise:
+    r"""Measure the variance of the mini-batch gradient for each batch size, next to its exact value.
+
+    ``G`` holds the per-example gradients as rows, ``(N, P)`` (numpy or torch, e.g. from
+    :func:`per_example_gradients`). For each :math:`b` in ``batch_sizes``, ``n_batches`` mini-batches are drawn
+    independently (each one :math:`b` distinct examples, or :math:`b` draws with replacement), their mean
+    gradients :math:`g_B` formed as one sparse matrix product (for :math:`b > N/2` without replacement, from the
+    :math:`N - b` examples left out, since :math:`\sum_{i \in B}(g_i - g) = -\sum_{i \notin B}(g_i - g)`), and
+
+    .. math:: \widehat{\operatorname{Var}}_b = \frac{1}{K}\sum_{k=1}^{K} \lVert g_{B_k} - g\rVert^2
+
+    returned with its standard error and with the exact :func:`noise_variance`. Computed in float64 with
+    ``numpy.random.default_rng(seed)``: the same arguments give the same numbers.
+
+    References:
+        W. G. Cochran (1977), Sampling Techniques, §2.5; S. L. Smith and Q. V. Le (2018), ICLR.
+    """
+    G = G.detach().cpu().double().numpy() if isinstance(G, torch.Tensor) else np.asarray(G, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] < 2:
+        raise invalid("G", G.shape, "must have shape (N, P) with N >= 2")
+    if not isinstance(n_batches, int) or n_batches < 2:
+        raise invalid("n_batches", n_batches, "must be an integer >= 2")
+    n = G.shape[0]
+    sizes = np.asarray(batch_sizes)
+    if sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer):
+        raise invalid("batch_sizes", batch_sizes, "must be a non-empty sequence of integers")
+    if np.any(sizes < 1) or (not replace and np.any(sizes > n)):
+        raise invalid("batch_sizes", batch_sizes, f"must lie in [1, {n}]")
+    g = G.mean(axis=0)
+    centred = G - g
+    sigma2 = float(np.mean(np.sum(centred * centred, axis=1)))
+    rng = np.random.default_rng(seed)
+    measured, stderr = [], []
+    for b in sizes.tolist():
+        if replace:
+            idx, weight = rng.integers(0, n, size=(n_batches, b)), 1.0 / b
+        else:
+            order = rng.permuted(np.broadcast_to(np.arange(n), (n_batches, n)), axis=1)
+            if 2 * b <= n:
+                idx, weight = order[:, :b], 1.0 / b
+            else:
+                # the rest of a random permutation is a random batch of n - b; as the c_i = g_i - g sum to
+                # zero, g_B - g = -(1/b) * (sum over the n - b examples not in B): the same value, fewer rows
+                idx, weight = order[:, b:], -1.0 / b
+        # W (K, N), sparse: row k sums batch k with weight ±1/b (a repeated index adds up), so W @ (G - g) is
+        # g_B - g for all K batches at once, at a cost proportional to K * min(b, N - b) * P
+        W = sparse.csr_matrix((np.full(idx.size, weight), idx.ravel(), np.arange(n_batches + 1) * idx.shape[1]),
+                              shape=(n_batches, n))
+        d2 = np.sum(np.asarray(W @ centred) ** 2, axis=1)
+        measured.append(d2.mean())
+        stderr.append(d2.std(ddof=1) / math.sqrt(n_batches))
+    return GradientNoise(
+        batch_sizes=sizes.astype(np.int64),
+        measured=np.array(measured),
+        stderr=np.array(stderr),
+        exact=noise_variance(sigma2, n, sizes, replace=replace),
+        sigma2=sigma2,
+        signal=float(g @ g),
+        n=n,
+        replace=replace,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ slices
+class Slice(NamedTuple):
+    r"""The loss along a line through parameter space.
+
+    Attributes:
+        alphas: ``(A,)`` positions :math:`\alpha` along the line.
+        loss: ``(A,)`` for one line, ``(D, A)`` for ``D`` directions.
+        accuracy: same shape; ``NaN`` unless the loss is ``"cross_entropy"``.
+    """
+
+    alphas: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+
+
+def evaluate(model: nn.Module, theta: nn.Module | Params, data,
+             loss: str | Callable = "cross_entropy") -> tuple[float, float]:
+    r"""``(loss, accuracy)`` of the architecture ``model`` with parameters ``theta`` on ``data`` = ``(X, y)``.
+
+    :math:`L(\theta) = \frac1N\sum_i \ell(f_\theta(x_i), y_i)` through ``torch.func.functional_call``, so
+    ``model``'s own parameters are not touched; accuracy (``argmax`` of the outputs against the labels) is
+    ``NaN`` unless ``loss="cross_entropy"``.
+
+    References:
+        PyTorch documentation, ``torch.func.functional_call``.
+    """
+    loss_fn, classify = _loss_fn(loss)
+    X, y = _data(model, data)
+    params = _params(theta)
+    with torch.no_grad():
+        out = functional_call(model, params, (X,))
+        value = float(loss_fn(out, y.long() if classify else y))
+        acc = float((out.argmax(-1) == y).double().mean()) if classify else math.nan
+    return value, acc
+
+
+def interpolate(model: nn.Module, theta_a: nn.Module | Params, theta_b: nn.Module | Params, data,
+                alphas=INTERPOLATION_ALPHAS, loss: str | Callable = "cross_entropy") -> Slice:
+    r"""The loss on the line through two solutions, :math:`L\bigl((1-\alpha)\,\theta_a + \alpha\,\theta_b\bigr)`.
+
+    :math:`\alpha = 0` is :math:`\theta_a`, :math:`\alpha = 1` is :math:`\theta_b`; values outside
+    :math:`[0, 1]` continue the line beyond them. Keskar et al. draw it between a small-batch and a
+    large-batch solution: a barrier between them, and how steeply the loss rises on either side, show the
+    shapes of the two minima along this one line. ``data`` is ``(X, y)``; ``model`` supplies the architecture.
+
+    References:
+        I. J. Goodfellow, O. Vinyals and A. M. Saxe (2015), Qualitatively characterizing neural network
+        optimization problems, ICLR; Keskar et al. (2017), ICLR, §3 and Figure 3.
+    """
+    a, b = _params(theta_a), _params(theta_b)
+    _same_keys(a, b, "theta_a and theta_b")
+    alphas = _alphas(alphas)
+    rows = [evaluate(model, {k: (1.0 - t) * a[k] + t * b[k] for k in a}, data, loss) for t in alphas.tolist()]
+    values = np.array(rows, dtype=np.float64)
+    return Slice(alphas, values[:, 0], values[:, 1])
+
+
+def filter_normalized_direction(theta: nn.Module | Params, seed: int = 0, norm: str = "filter",
+                                bias: str = "zero") -> dict[str, torch.Tensor]:
+    r"""A random direction :math:`d` in parameter space, scaled to the weights it perturbs (Li et al. 2018).
+
+    Every entry of :math:`d` is drawn from :math:`\mathcal N(0, 1)` (a private generator seeded with
+    ``seed``), then rescaled:
+
+    * ``norm="filter"``: each *filter* :math:`d_{j}` (row :math:`j` of a weight tensor: one output neuron of a
+      linear layer, one output channel of a convolution) gets the norm of the matching filter of
+      :math:`\theta`, :math:`d_j \leftarrow \frac{d_j}{\lVert d_j\rVert}\lVert\theta_j\rVert`;
+    * ``norm="layer"``: each weight tensor as a whole, :math:`d \leftarrow \frac{d}{\lVert d\rVert}
+      \lVert\theta\rVert`.
+
+    Biases (tensors of one dimension) are set to zero with ``bias="zero"``, as in the authors' code, or to a
+    copy of :math:`\theta`'s with ``bias="copy"``. A network whose weights are scaled by a constant computes
+    the same classifier after a softmax ``argmax``; filter normalization scales :math:`d` with it, so that
+    slices :math:`L(\theta + \alpha d)` of differently scaled solutions can be compared.
+
+    References:
+        H. Li et al. (2018), Visualizing the loss landscape of neural nets, NeurIPS, §4.
+    """
+    if norm not in ("filter", "layer"):
+        raise invalid("norm", norm, "must be 'filter' or 'layer'")
+    if bias not in ("zero", "copy"):
+        raise invalid("bias", bias, "must be 'zero' or 'copy'")
+    params = _params(theta)
+    generator = torch.Generator().manual_seed(int(seed))
+    direction = {}
+    for name, w in params.items():
+        d = torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w)
+        if w.dim() <= 1:
+            d = torch.zeros_like(w) if bias == "zero" else w.clone()
+        elif norm == "filter":
+            rows_d, rows_w = d.reshape(len(d), -1), w.reshape(len(w), -1)
+            scale = rows_w.norm(dim=1) / rows_d.norm(dim=1).clamp_min(torch.finfo(d.dtype).tiny)
+            d = (rows_d * scale[:, None]).reshape(w.shape)
+        else:
+            d = d * (w.norm() / d.norm().clamp_min(torch.finfo(d.dtype).tiny))
+        direction[name] = d
+    return direction
+
+
+def loss_along(model: nn.Module, theta: nn.Module | Params, directions: Params | Sequence[Params], data,
+               alphas=DIRECTION_ALPHAS, loss: str | Callable = "cross_entropy") -> Slice:
+    r"""The loss along directions through a point, :math:`L(\theta + \alpha\, d_k)`, ``D`` directions at once.
+
+    ``directions`` is one mapping name → tensor (then ``loss`` has shape ``(A,)``) or a sequence of ``D`` of
+    them (shape ``(D, A)``), typically :func:`filter_normalized_direction` with seeds ``0 … D-1``; with those,
+    :math:`\alpha = 1` moves every filter by as much as its own norm.
+
+    References:
+        H. Li et al. (2018), NeurIPS, §4 (1-D plots along filter-normalized directions).
+    """
+    params = _params(theta)
+    single = isinstance(directions, Mapping)
+    dirs = [directions] if single else list(directions)
+    if not dirs:
+        raise ValueError("directions must hold at least one direction, got none")
+    for d in dirs:
+        _same_keys(params, _params(d), "theta and each direction")
+    alphas = _alphas(alphas)
+    out = np.empty((len(dirs), len(alphas), 2))
+    for i, d in enumerate(dirs):
+        d = _params(d)
+        for j, t in enumerate(alphas.tolist()):
+            out[i, j] = evaluate(model, {k: params[k] + t * d[k].to(params[k]) for k in params}, data, loss)
+    if single:
+        out = out[0]
+    return Slice(alphas, out[..., 0], out[..., 1])
+
+
+def flat_width(slice_: Slice, rise: float) -> np.ndarray:
+    r"""Width of the valley of a slice: the length of the :math:`\alpha`-interval around :math:`\alpha = 0`
+    on which the loss stays within ``rise`` of its value at :math:`\alpha = 0`.
+
+    The interval is grown from the sample nearest :math:`0` to both sides until the first sample with
+    :math:`L(\alpha) > L(0) + \text{rise}`, and its ends are placed by linear interpolation between that
+    sample and the one before (an end of the sampled range counts as the end). One width per direction:
+    shape ``()`` for a single line, ``(D,)`` for ``D`` directions. A sharp minimum has a small width.
+
+    References:
+        Keskar et al. (2017), §2.2 (sharpness as the rise of the loss in a neighbourhood);
+        H. Li et al. (2018), §5.
+    """
+    if not rise > 0:
+        raise invalid("rise", rise, "must be positive")
+    alphas = slice_.alphas
+    losses = np.atleast_2d(slice_.loss)
+    centre = int(np.argmin(np.abs(alphas)))
+    widths = []
+    for curve in losses:
+        limit = curve[centre] + rise
+        ends = []
+        for step in (-1, 1):
+            k = centre
+            while 0 <= k + step < len(alphas) and curve[k + step] <= limit:
+                k += step
+            if 0 <= k + step < len(alphas):
+                lo, hi = curve[k], curve[k + step]
+                frac = (limit - lo) / (hi - lo) if hi != lo else 0.0
+                ends.append(alphas[k] + frac * (alphas[k + step] - alphas[k]))
+            else:
+                ends.append(alphas[k])
+        widths.append(abs(ends[1] - ends[0]))
+    result = np.array(widths)
+    return result[0] if np.ndim(slice_.loss) == 1 else result
+
+
+# ------------------------------------------------------------------------------------------ cost of updates
+class Timing(NamedTuple):
+    r"""What :func:`time_per_update` measured (``K`` batch sizes, ``R`` timed updates per batch size).
+
+    Attributes:
+        batch_sizes: ``(K,)`` examples per update (capped at the number of training examples).
+        times: ``(K, R)`` wall-clock seconds of each timed update (forward, backward, step), warm-up excluded.
+        median, q25, q75: ``(K,)`` median and quartiles of ``times``.
+        updates_per_epoch: ``(K,)`` :math:`\lceil N/b\rceil`.
+        epoch: ``(K,)`` median seconds per epoch, ``median * updates_per_epoch``.
+        device: where it ran (``"cpu"`` or ``"cuda"``); threads: torch's intra-op threads during the runs.
+    """
+
+    batch_sizes: np.ndarray
+    times: np.ndarray
+    median: np.ndarray
+    q25: np.ndarray
+    q75: np.ndarray
+    updates_per_epoch: np.ndarray
+    epoch: np.ndarray
+    device: str
+    threads: int
+
+
+def time_per_update(model_fn: Callable[[int], nn.Module], data, batch_sizes: Sequence[int], *,
+                    rule: str = "gd", hparams: Mapping | None = None, loss: str | Callable = "cross_entropy",
+                    warmup: int = 3, repeats: int = 10, rounds: int = 2, device: str | torch.device = "cpu",
+                    threads: int | None = None) -> Timing:
+    r"""Wall-clock seconds per update of :func:`lib.train.train` against the batch size, on this machine.
+
+    For each of ``rounds`` rounds and each batch size :math:`b` (the batch sizes interleaved, so that a
+    slow spell of a shared machine hits all of them alike) a fresh ``model_fn(round)`` is moved to ``device``
+    and trained for ``warmup + repeats`` updates of ``rule`` (default plain gradient descent,
+    ``hparams={"eta": 1e-3}``); :attr:`lib.train.History.time` of the last ``repeats`` updates is kept (the
+    warm-up pays for first-call allocations and caches). Per batch size this gives ``rounds * repeats`` times;
+    their median and quartiles are returned, and the median seconds per epoch
+    :math:`\lceil N/b\rceil \cdot \operatorname{median}`. On a GPU each update is synchronized before it is
+    timed (``lib.train`` does this). Timings describe the machine they ran on: never assert them in tests.
+
+    References:
+        P. Goyal et al. (2017), Accurate, large minibatch SGD, arXiv:1706.02677, §1 (why larger batches use
+        parallel hardware better); Python documentation, ``time.perf_counter``.
+    """
+    for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1), ("rounds", rounds, 1)):
+        if not isinstance(value, int) or value < low:
+            raise invalid(name, value, f"must be an integer >= {low}")
+    sizes = [int(b) for b in batch_sizes]
+    if not sizes or any(b < 1 for b in sizes):
+        raise invalid("batch_sizes", batch_sizes, "must be positive integers")
+    n = len(data[0])
+    hparams = {"eta": 1e-3} if hparams is None else dict(hparams)
+    device = torch.device(device)
+    times = np.empty((len(sizes), rounds * repeats))
+    used = torch.get_num_threads() if threads is None else threads
+    for r in range(rounds):
+        for k, b in enumerate(sizes):
+            model = model_fn(r).to(device)
+            history = _train.train(model, rule, data, hparams=hparams, steps=warmup + repeats, batch_size=b,
+                                   loss=loss, eval_every=warmup + repeats, seed=r, progress=False,
+                                   threads=threads)
+            if history.diverged:
+                raise ValueError(f"the timing run diverged at batch size {b}; pass a smaller hparams['eta']")
+            times[k, r * repeats:(r + 1) * repeats] = history.time[warmup:]
+    capped = np.minimum(np.array(sizes), n)
+    per_epoch = -(-n // capped)
+    median = np.median(times, axis=1)
+    q25, q75 = np.percentile(times, [25, 75], axis=1)
+    return Timing(capped, times, median, q25, q75, per_epoch, median * per_epoch, device.type, used)
+
+
+class CostModel(NamedTuple):
+    r"""The fit :math:`t(b) \approx t_0 + c\,b` of :func:`cost_model`."""
+
+    overhead: float  # t_0, seconds per update that do not depend on the batch size
+    per_example: float  # c, seconds per additional example
+
+    @property
+    def break_even(self) -> float:
+        r"""The batch size :math:`t_0/c` at which the examples cost as much as the fixed overhead."""
+        return self.overhead / self.per_example if self.per_example > 0 else math.inf
+
+
+def cost_model(batch_sizes, seconds) -> CostModel:
+    r"""Fit the cost of one update as a fixed overhead plus a cost per example, :math:`t(b) \approx t_0 + c\,b`.
+
+    Least squares on the *relative* error, :math:`\min_{t_0, c} \sum_k \bigl((t_0 + c\,b_k)/t_k - 1\bigr)^2`,
+    so the small times of small batches weigh as much as the large ones (``seconds`` are e.g. the medians of
+    :func:`time_per_update`). Below :math:`b \approx t_0/c` (:attr:`CostModel.break_even`) an update costs
+    about the same whatever the batch size, and an epoch of :math:`\lceil N/b\rceil` updates gets faster in
+    proportion to :math:`b`; above it the time per epoch levels off at about :math:`N c`.
+
+    References:
+        P. Goyal et al. (2017), arXiv:1706.02677, §1; S. McCandlish et al. (2018), arXiv:1812.06162, §2.3.
+    """
+    b = np.asarray(batch_sizes, dtype=np.float64)
+    t = np.asarray(seconds, dtype=np.float64)
+    if b.ndim != 1 or b.shape != t.shape or b.size < 2:
+        raise ValueError(f"batch_sizes and seconds must be 1-D of one length >= 2, got shapes {b.shape}, {t.shape}")
+    if np.any(t <= 0) or np.any(b < 1):
+        raise ValueError(f"seconds must be positive and batch_sizes >= 1, got {seconds!r}, {batch_sizes!r}")
+    A = np.stack([1.0 / t, b / t], axis=1)
+    (t0, c), *_ = np.linalg.lstsq(A, np.ones_like(t), rcond=None)
+    return CostModel(float(t0), float(c))
+
+
+def saved_activation_bytes(model: nn.Module, data, loss: str | Callable = "cross_entropy") -> int:
+    r"""Bytes of the tensors that one forward pass of ``data`` = ``(X, y)`` keeps for the backward pass.
+
+    Backpropagation needs the intermediate values of the forward pass (the activations); autograd *saves*
+    them, and that memory grows in proportion to the batch size, on top of the parameters, gradients and
+    optimizer state, which do not. Measured with ``torch.autograd.graph.saved_tensors_hooks``: the bytes of
+    every saved tensor, counted once per start address, tensors that live in a parameter's storage excluded.
+
+    References:
+        PyTorch documentation, "Autograd mechanics: hooks for saved tensors".
+    """
+    loss_fn, classify = _loss_fn(loss)
+    X, y = _data(model, data)
+    skip = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        # keyed by where the tensor's data start, so a tensor saved twice (or a reshaped view of it) counts
+        # once; its own bytes, not its storage's, so a slice of a larger tensor counts as the slice
+        if t.untyped_storage().data_ptr() not in skip:
+            seen[t.data_ptr()] = max(seen.get(t.data_ptr(), 0), t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss_fn(model(X), y.long() if classify else y)
+    return int(sum(seen.values()))

@@ -1,0 +1,123 @@
+"""`make lab` as a reader uses it: JupyterLab from .venv with the repository's settings, driven in Chromium.
+
+A JupyterLab server starts headless on a free loopback port with the same configuration `make lab` gives it
+(the repository's `.jupyter`, where jupytext is the default viewer of `.md` files). For two chapters (the cheapest
+with a live explorer: the explorers appendix, and gradient descent, which trains with progress bars) the test
+opens the chapter by double-clicking it in JupyterLab's file browser, runs all cells from the Run menu, waits
+for an explorer's slider, moves it with the keyboard and checks that the picture changed, and that neither the
+page, nor a cell's output, nor the kernel logged an error. Every chapter of `_toc.yml` is also opened as a
+notebook through the server's REST API (what JupyterLab asks for when it opens one).
+
+These tests need no built site; they run in `make browser` (and so in `make test`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "tools" / "sync_notebooks.py")
+sync = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sync)
+
+# Settings for the test only: every cell in the DOM (JupyterLab may otherwise virtualize long notebooks), no
+# news pop-up. The repository's own .jupyter (what `make lab` uses) comes after these on the config path.
+TEST_OVERRIDES = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+ERROR_IN_LOG = re.compile(r"Traceback \(most recent call last\)|\b\w*Error: |^\[E \d")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    def __init__(self, url: str, token: str, log: Path):
+        self.url, self.token, self.log = url, token, log
+
+    def api(self, path: str):
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def log_errors(self, since: int = 0) -> list[str]:
+        text = self.log.read_text(encoding="utf-8", errors="replace")[since:]
+        return [line for line in text.splitlines() if ERROR_IN_LOG.search(line)]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    config = home / "config"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "default_setting_overrides.json").write_text(json.dumps(TEST_OVERRIDES))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_CONFIG_PATH=str(ROOT / ".jupyter"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("LIB_PROGRESS", None)  # progress bars on, as for a reader
+    env.pop("LIB_BOOK_BUILD", None)  # live explorers, not the static ones
+    command = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+               "--ServerApp.port_retries=0", "--LabApp.extension_manager=readonly"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = home / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    result = Lab(url, token, log)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            result.api("/api/status")
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield result
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def test_every_chapter_opens_as_a_notebook_through_the_rest_api(lab):
+    chapters = sync.chapters()
+    assert chapters
+    for chapter in chapters:
+        path = chapter.relative_to(ROOT).as_posix()
+        model = lab.api(f"/api/contents/{path}?type=notebook&content=1")
+        assert model["type"] == "notebook", path
+        notebook = model["content"]
+        assert notebook["nbformat"] == 4
+        assert notebook["metadata"]["kernelspec"]["name"] == "python3", path
+        assert sum(cell["cell_type"] == "code" for cell in notebook["cells"]) > 0, path
+    kernelspecs = lab.api("/api/kernelspecs")
+    assert "python3" in kernelspecs["kernelspecs"]
+
+
+def test_jupytext_is_the_default_viewer_of_md_files(lab):
+    settings = lab.api("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
+    viewers = settings["schema"]["properties"]["defaultViewers"]["default"]
+    assert viewers.get("markdown") == "Jupytext Notebook", viewers

@@ -1,0 +1,253 @@
+"""lib.lessons.batch_size: gradient noise against the exact finite-population law, loss slices, filter normalization."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lib import data, models, train
+from lib.lessons import batch_size as landscape
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    with train.num_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return data.least_squares(n=40, d=3, noise=0.5, seed=0)
+
+
+def linear_model(theta) -> torch.nn.Module:
+    model = models.linear_regression(len(theta))
+    with torch.no_grad():
+        model.weight.copy_(torch.as_tensor(theta)[None])
+    return model
+
+
+def ls_gradients(problem, theta) -> np.ndarray:
+    # per-example gradient of (x_i θ - y_i)^2: 2 x_i (x_i θ - y_i)
+    return 2.0 * problem.X * (problem.X @ theta - problem.y)[:, None]
+
+
+# ------------------------------------------------------------------------------------------ gradient noise
+def test_per_example_gradients_least_squares(problem):
+    theta = np.array([0.3, -1.0, 2.0])
+    G = landscape.per_example_gradients(linear_model(theta), (problem.X, problem.y), loss="mse")
+    assert G.shape == (40, 3) and G.dtype == torch.float64
+    np.testing.assert_allclose(G.numpy(), ls_gradients(problem, theta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(G.mean(0).numpy(), problem.grad(theta), rtol=1e-12, atol=1e-12)
+
+
+def test_per_example_gradients_mean_is_full_gradient():
+    d = data.digits(dtype=torch.float64)
+    X, y = d.X_train[:50], d.y_train[:50]
+    model = models.mlp([64, 6, 10], seed=1, dtype=torch.float64)
+    G = landscape.per_example_gradients(model, (X, y), chunk_size=16)
+    loss = torch.nn.functional.cross_entropy(model(X), y)
+    full = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(model.parameters()))])
+    assert G.shape == (50, sum(p.numel() for p in model.parameters()))
+    torch.testing.assert_close(G.mean(0), full, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_noise_variance_exact_by_enumeration(replace):
+    # every mini-batch enumerated: the mean of |g_B - g|^2 is the formula, to rounding
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((8, 4)) + np.array([1.0, -2.0, 0.5, 0.0])
+    g = G.mean(0)
+    sigma2 = np.mean(np.sum((G - g) ** 2, axis=1))
+    for b in range(1, 9 if not replace else 4):
+        batches = itertools.product(range(8), repeat=b) if replace else itertools.combinations(range(8), b)
+        exact = np.mean([np.sum((G[list(B)].mean(0) - g) ** 2) for B in batches])
+        assert landscape.noise_variance(sigma2, 8, b, replace=replace) == pytest.approx(exact, rel=1e-12, abs=1e-14)
+
+
+def test_noise_variance_limits():
+    np.testing.assert_allclose(landscape.noise_variance(2.0, 10, [1, 10]), [2.0, 0.0])
+    np.testing.assert_allclose(landscape.noise_variance(2.0, 10, [1, 4], replace=True), [2.0, 0.5])
+    with pytest.raises(ValueError, match="batch_size"):
+        landscape.noise_variance(1.0, 10, 11)
+    with pytest.raises(ValueError, match="Invalid n: "):
+        landscape.noise_variance(1.0, 1, 1)
+    with pytest.raises(ValueError, match="sigma2"):
+        landscape.noise_variance(-1.0, 10, 2)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_gradient_noise_matches_finite_population_law(problem, replace):
+    theta = np.array([0.3, -1.0, 2.0])
+    G = landscape.per_example_gradients(linear_model(theta), (problem.X, problem.y), loss="mse")
+    sizes = [1, 2, 5, 10, 20, 39, 40]
+    noise = landscape.gradient_noise(G, sizes, n_batches=3000, seed=0, replace=replace)
+    Gn = ls_gradients(problem, theta)
+    assert noise.n == 40 and noise.replace == replace
+    assert noise.sigma2 == pytest.approx(np.mean(np.sum((Gn - Gn.mean(0)) ** 2, axis=1)), rel=1e-12)
+    assert noise.signal == pytest.approx(float(problem.grad(theta) @ problem.grad(theta)), rel=1e-12)
+    np.testing.assert_allclose(noise.exact, landscape.noise_variance(noise.sigma2, 40, sizes, replace=replace))
+    if replace:
+        np.testing.assert_allclose(noise.exact, noise.sigma2 / np.array(sizes))
+    else:
+        # the full batch is the full gradient: no noise at all
+        assert noise.exact[-1] == 0.0 and noise.measured[-1] < 1e-20 * noise.sigma2
+    live = noise.exact > 0
+    z = (noise.measured[live] - noise.exact[live]) / noise.stderr[live]
+    assert np.all(np.abs(z) < 4.0), z
+    np.testing.assert_allclose(noise.measured[live], noise.exact[live], rtol=0.08)
+    again = landscape.gradient_noise(G.numpy(), sizes, n_batches=3000, seed=0, replace=replace)
+    np.testing.assert_array_equal(again.measured, noise.measured)
+
+
+def test_gradient_noise_arguments(problem):
+    G = ls_gradients(problem, np.zeros(3))
+    with pytest.raises(ValueError, match="batch_sizes"):
+        landscape.gradient_noise(G, [0, 2])
+    with pytest.raises(ValueError, match="batch_sizes"):
+        landscape.gradient_noise(G, [41])
+    with pytest.raises(ValueError, match="Invalid G: "):
+        landscape.gradient_noise(G[0], [1])
+    with pytest.raises(ValueError, match="n_batches"):
+        landscape.gradient_noise(G, [1], n_batches=1)
+
+
+# ------------------------------------------------------------------------------------------------- slices
+def test_interpolation_endpoints_and_exact_quadratic(problem):
+    a, b = np.array([0.3, -1.0, 2.0]), problem.theta_star
+    model = linear_model(a)
+    ends = linear_model(b)
+    xy = (problem.X, problem.y)
+    alphas = np.linspace(-0.5, 1.5, 9)
+    line = landscape.interpolate(model, model, ends, xy, alphas, loss="mse")
+    assert line.loss.shape == (9,) and np.all(np.isnan(line.accuracy))
+    assert line.loss[2] == landscape.evaluate(model, model, xy, "mse")[0]  # α = 0: the first solution
+    assert line.loss[6] == landscape.evaluate(model, ends, xy, "mse")[0]  # α = 1: the second
+    assert line.loss[2] == pytest.approx(problem.loss(a), rel=1e-12)
+    assert line.loss[6] == pytest.approx(problem.loss_star, rel=1e-12)
+    path = (1 - alphas)[:, None] * a + alphas[:, None] * b
+    np.testing.assert_allclose(line.loss, problem.loss(path), rtol=1e-12)
+    assert np.argmin(line.loss) == 6  # θ* is the minimum along any line through it
+
+
+def test_interpolation_classifier_endpoints():
+    d = data.digits(dtype=torch.float64)
+    xy = (d.X_test[:60], d.y_test[:60])
+    arch = models.mlp([64, 5, 10], seed=0, dtype=torch.float64)
+    a = dict(models.mlp([64, 5, 10], seed=1, dtype=torch.float64).named_parameters())
+    b = dict(models.mlp([64, 5, 10], seed=2, dtype=torch.float64).named_parameters())
+    before = [p.clone() for p in arch.parameters()]
+    line = landscape.interpolate(arch, a, b, xy, [0.0, 1.0])
+    assert all(torch.equal(p, q) for p, q in zip(before, arch.parameters(), strict=True))  # arch is untouched
+    for k, theta in enumerate((a, b)):
+        loss, acc = landscape.evaluate(arch, theta, xy)
+        assert (line.loss[k], line.accuracy[k]) == (loss, acc)
+        model = models.mlp([64, 5, 10], seed=k + 1, dtype=torch.float64)
+        with torch.no_grad():
+            direct = float(torch.nn.functional.cross_entropy(model(xy[0]), xy[1]))
+        assert loss == pytest.approx(direct, rel=1e-14)
+    with pytest.raises(ValueError, match="same names and shapes"):
+        landscape.interpolate(arch, a, {"0.weight": a["0.weight"]}, xy)
+
+
+@pytest.mark.parametrize("build", [lambda: models.mlp([5, 7, 3], seed=4), lambda: models.small_cnn(seed=4)])
+def test_filter_normalized_direction_norms(build):
+    net = build()
+    theta = dict(net.named_parameters())
+    d = landscape.filter_normalized_direction(net, seed=7)
+    assert list(d) == list(theta)
+    for name, w in theta.items():
+        assert d[name].shape == w.shape and d[name].dtype == w.dtype
+        if w.dim() == 1:
+            assert torch.count_nonzero(d[name]) == 0  # biases are not perturbed
+        else:
+            # one filter = one output neuron / output channel: the slice along dim 0
+            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), w.detach().flatten(1).norm(dim=1))
+            assert not torch.allclose(d[name], w)
+    layer = landscape.filter_normalized_direction(net, seed=7, norm="layer", bias="copy")
+    for name, w in theta.items():
+        if w.dim() == 1:
+            torch.testing.assert_close(layer[name], w.detach())
+        else:
+            torch.testing.assert_close(layer[name].norm(), w.detach().norm())
+    same = landscape.filter_normalized_direction(theta, seed=7)
+    other = landscape.filter_normalized_direction(theta, seed=8)
+    assert all(torch.equal(d[k], same[k]) for k in d)
+    assert not all(torch.equal(d[k], other[k]) for k in d)
+    with pytest.raises(ValueError, match="norm"):
+        landscape.filter_normalized_direction(net, norm="model")
+    with pytest.raises(ValueError, match="bias"):
+        landscape.filter_normalized_direction(net, bias="keep")
+
+
+def test_loss_along_directions(problem):
+    theta = problem.theta_star
+    model = linear_model(theta)
+    xy = (problem.X, problem.y)
+    dirs = [{"weight": torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)},
+            {"weight": torch.tensor([[0.0, 0.5, 0.5]], dtype=torch.float64)}]
+    alphas = np.linspace(-1, 1, 11)
+    sl = landscape.loss_along(model, model, dirs, xy, alphas, loss="mse")
+    assert sl.loss.shape == (2, 11)
+    for k, d in enumerate(dirs):
+        path = theta + alphas[:, None] * d["weight"].numpy()[0]
+        np.testing.assert_allclose(sl.loss[k], problem.loss(path), rtol=1e-12)
+    np.testing.assert_allclose(sl.loss[:, 5], problem.loss_star, rtol=1e-12)
+    one = landscape.loss_along(model, model, dirs[0], xy, alphas, loss="mse")
+    np.testing.assert_array_equal(one.loss, sl.loss[0])
+
+
+def test_flat_width():
+    alphas = np.linspace(-1, 1, 2001)
+    sl = landscape.Slice(alphas, np.stack([alphas**2, 4 * alphas**2]), np.full((2, 2001), np.nan))
+    # L = c α² stays within r of L(0) on |α| <= sqrt(r / c)
+    np.testing.assert_allclose(landscape.flat_width(sl, 0.25), [2 * 0.5, 2 * 0.25], atol=1e-6)
+    one = landscape.Slice(alphas, alphas**2, np.full(2001, np.nan))
+    assert landscape.flat_width(one, 4.0) == pytest.approx(2.0)  # never leaves: the sampled range
+    with pytest.raises(ValueError, match="rise"):
+        landscape.flat_width(one, 0.0)
+
+
+# ----------------------------------------------------------------------------------------- cost of updates
+def test_saved_activation_bytes_grow_with_the_batch():
+    d = data.digits()
+    model = models.mlp([64, 32, 10], seed=0)
+    sizes = [landscape.saved_activation_bytes(model, (d.X_train[:b], d.y_train[:b])) for b in (16, 32, 64)]
+    # linear in the batch size (plus a few bytes that do not depend on it, e.g. a saved scalar)
+    per_example = (sizes[1] - sizes[0]) / 16
+    assert sizes[2] - sizes[1] == 2 * (sizes[1] - sizes[0])
+    assert sizes[0] - 16 * per_example < per_example
+    # at least the input and the hidden layer's 32 activations of every example, in float32
+    assert per_example >= (64 + 32) * 4
+
+
+def test_time_per_update_shapes():
+    d = data.digits()
+    small = data.Dataset(d.X_train[:100], d.y_train[:100])
+    t = landscape.time_per_update(lambda s: models.mlp([64, 8, 10], seed=s), small, [10, 100, 500],
+                                  warmup=1, repeats=2, rounds=2)
+    assert t.times.shape == (3, 4) and np.all(t.times > 0)
+    np.testing.assert_array_equal(t.batch_sizes, [10, 100, 100])
+    np.testing.assert_array_equal(t.updates_per_epoch, [10, 1, 1])
+    np.testing.assert_allclose(t.epoch, t.median * t.updates_per_epoch)
+    assert np.all(t.q25 <= t.median) and np.all(t.median <= t.q75)
+    assert t.device == "cpu" and t.threads == 1 and not math.isnan(t.median.sum())
+    with pytest.raises(ValueError, match="repeats"):
+        landscape.time_per_update(lambda s: models.mlp([64, 8, 10], seed=s), small, [10], repeats=0)
+
+
+def test_cost_model_recovers_a_line():
+    b = np.array([1, 4, 16, 64, 256, 1024])
+    fit = landscape.cost_model(b, 2e-4 + 1e-6 * b)
+    assert fit.overhead == pytest.approx(2e-4, rel=1e-9) and fit.per_example == pytest.approx(1e-6, rel=1e-9)
+    assert fit.break_even == pytest.approx(200.0, rel=1e-9)
+    with pytest.raises(ValueError, match="seconds"):
+        landscape.cost_model(b, -b)
+
+
+def test_noise_scale(problem):
+    G = ls_gradients(problem, np.array([0.3, -1.0, 2.0]))
+    noise = landscape.gradient_noise(G, [1, 4], n_batches=8)
+    assert noise.noise_scale == pytest.approx(noise.sigma2 / noise.signal)
