@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 
 # MathJax 4 (with its font, which it would otherwise fetch from a CDN: _config.yml points `loader.paths.fonts` at
 # vendor/mathjax/fonts), require.js and the ipywidgets HTML manager, copied from npm packages into the site's static
-# files (_assets/vendor). axe-core (package.json's devDependencies) is read by the browser tests from node_modules.
+# files (_assets/vendor).
 $(VENDOR)/.copied: node_modules/.installed
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax/fonts/mathjax-newcm-font $(VENDOR)/html-manager
 	cp -r node_modules/mathjax/{tex-chtml.js,input,output,a11y,sre,ui,adaptors,LICENSE} $(VENDOR)/mathjax/
