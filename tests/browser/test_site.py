@@ -110,7 +110,7 @@ def test_page_renders_offline_without_errors(page, site_url, screenshot_dir: Pat
     page.goto(site_url + page_name, wait_until="networkidle")
     expected_math = page.locator("div.math, span.math").count()
     if expected_math:
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=180_000)
         page.evaluate("() => MathJax.startup.promise")
         rendered = page.locator("mjx-container").count()
         assert rendered >= expected_math, f"{page_name}: {rendered} of {expected_math} formulas rendered"
