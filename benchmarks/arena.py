@@ -3,13 +3,13 @@
 The arena is 7 optimizers (GD, momentum, Nesterov, Adagrad, RMSProp, Adam, AdamW) x ``--etas`` learning rates
 x ``--seeds`` seeds on the digits MLP (64-32-10; ``--cnn``: ``lib.models.small_cnn`` on the 8x8 images), each
 copy trained for ``--epochs`` epochs with mini-batches of ``--batch-size`` on the training part left after the
-validation split, exactly as ``lib.lessons.adam.arena`` does it:
+validation split, exactly as ``lib.arena.arena`` does it:
 
 * one copy at a time with ``lib.train.train`` (the pure ``lib.rules`` update; one Python training loop per copy),
-* one stacked run per optimizer (``lib.lessons.adam.arena(..., together=False)``: ``lib.train.train_stacked`` over
+* one stacked run per optimizer (``lib.arena.arena(..., together=False)``: ``lib.train.train_stacked`` over
   learning rates x seeds),
-* one stacked run for the whole arena (``lib.lessons.adam.arena(..., together=True)``: the seven rules combined by
-  ``lib.lessons.adam.combine``).
+* one stacked run for the whole arena (``lib.arena.arena(..., together=True)``: the seven rules combined by
+  ``lib.arena.combine``).
 
 It prints the wall-clock and CPU (process) times of each, the speed-ups against one-at-a-time, and the largest
 difference between a copy's validation loss in the stacked runs and in its own run (they compute the same
@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from _common import best_of, digits_workload
 
-from lib import train
-from lib.lessons import adam as arena
+from lib import arena, train
 
 CONTENDERS = [
     arena.Contender("GD", "gd"),
@@ -91,7 +90,7 @@ def main():
     for label, wall, cpu in (
         ("one copy at a time (lib.train.train)", t_one, c_one),
         ("one stacked run per optimizer", t_per, c_per),
-        ("one stacked run for the arena (lib.lessons.adam.combine)", t_all, c_all),
+        ("one stacked run for the arena (lib.arena.combine)", t_all, c_all),
     ):
         print(f"  {label:50s} {wall:8.2f} {cpu:8.2f} {t_one / wall:10.1f}x ({c_one / cpu:4.1f}x)")
     at_best = r_all.copies.merge(r_all.table[["optimizer", "eta"]], on=["optimizer", "eta"], how="left",
@@ -102,7 +101,7 @@ def main():
           f"largest overall {np.nanmax(diff_all):.1e}")
     print("  (float32 rounding differs between the vmapped and the single forward pass; runs at unstable learning "
           "rates amplify it. In float64 the stacked path equals the single runs: tests/test_train.py, "
-          "tests/test_lessons_adam.py)")
+          "tests/test_arena.py)")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ def _check_targets(target: torch.Tensor, n_classes: int, ignore_index: int | Non
     if target.dtype not in (torch.int64, torch.uint8):
         raise ValueError(f"expected target dtype to be Long or Byte, but got "
                          f"{_DTYPE_NAMES.get(target.dtype, str(target.dtype))}")
+    if torch._C._functorch.is_functorch_wrapped_tensor(target):
+        # Under torch.func transforms (vmap) a data-dependent `if` cannot run; an out-of-range target then fails in
+        # `gather`'s own index check.
+        return
     valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     bad = valid & ((target < 0) | (target >= n_classes))
     if bool(bad.any()):

@@ -82,6 +82,12 @@ class _RuleOptimizer(Optimizer):
         """The L2 coefficient added to the gradient (torch's coupled ``weight_decay``)."""
         return group.get("weight_decay", 0)
 
+    def _unused_state(self, group) -> tuple[str, ...]:
+        """State fields that this group's settings never read (AMSGrad's maximum without ``amsgrad``): stored as
+        ``None``, so the optimizer holds the memory torch's does; the rule passes them through unchanged."""
+        return ()
+
+
     @torch.no_grad()
     def step(self, closure=None):
         """Perform a single optimization step.
@@ -112,9 +118,25 @@ class _RuleOptimizer(Optimizer):
                 state = self.state[p]
                 if any(f not in state for f in fields):
                     state.update(init(theta)._asdict())
+                    state.update(dict.fromkeys(self._unused_state(group)))
                 _, new = update(g, State._make(state[f] for f in fields), theta, eta=eta, inplace=True, **hparams)
                 state.update(zip(fields, new, strict=True))
         return loss
+
+
+class _AdamFamily(_RuleOptimizer):
+    """Adam, NAdam and RAdam: ``betas`` and ``eps``, and a ``weight_decay`` that is coupled (L2, added to the
+    gradient) or, with ``decoupled_weight_decay``, applied by the rule to the weights (AdamW's)."""
+
+    def _hparams(self, group, **extra) -> dict:
+        beta1, beta2 = group["betas"]
+        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], **extra}
+        if group["decoupled_weight_decay"]:
+            hparams["weight_decay"] = group["weight_decay"]
+        return hparams
+
+    def _l2(self, group):
+        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
 
 
 class SGD(_RuleOptimizer):
@@ -295,8 +317,11 @@ class RMSprop(_RuleOptimizer):
         }
         return rules.rmsprop_init, rules.rmsprop_update, rules.RMSpropState, hparams
 
+    def _unused_state(self, group):
+        return (() if group["centered"] else ("g_avg",)) + (() if group["momentum"] > 0 else ("b",))
 
-class Adam(_RuleOptimizer):
+
+class Adam(_AdamFamily):
     r"""Adam (optionally AMSGrad, or AdamW's decoupled weight decay), as ``torch.optim.Adam``.
 
     .. math::
@@ -369,15 +394,11 @@ class Adam(_RuleOptimizer):
         super().__init__(params, defaults)
 
     def _rule(self, group):
-        beta1, beta2 = group["betas"]
-        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], "amsgrad": group["amsgrad"]}
-        if group["decoupled_weight_decay"]:
-            hparams["weight_decay"] = group["weight_decay"]
-            return rules.adam_init, rules.adamw_update, rules.AdamState, hparams
-        return rules.adam_init, rules.adam_update, rules.AdamState, hparams
+        update = rules.adamw_update if group["decoupled_weight_decay"] else rules.adam_update
+        return rules.adam_init, update, rules.AdamState, self._hparams(group, amsgrad=group["amsgrad"])
 
-    def _l2(self, group):
-        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
+    def _unused_state(self, group):
+        return () if group["amsgrad"] else ("v_max",)
 
 
 class AdamW(Adam):
@@ -508,7 +529,7 @@ def _check_betas(betas):
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
 
 
-class NAdam(_RuleOptimizer):
+class NAdam(_AdamFamily):
     r"""NAdam: Adam with Nesterov momentum and torch's momentum schedule, as ``torch.optim.NAdam``.
 
     .. math::
@@ -562,17 +583,11 @@ class NAdam(_RuleOptimizer):
         super().__init__(params, defaults)
 
     def _rule(self, group):
-        beta1, beta2 = group["betas"]
-        hparams = {"beta1": beta1, "beta2": beta2, "eps": group["eps"], "momentum_decay": group["momentum_decay"]}
-        if group["decoupled_weight_decay"]:
-            hparams["weight_decay"] = group["weight_decay"]
+        hparams = self._hparams(group, momentum_decay=group["momentum_decay"])
         return rules.nadam_init, rules.nadam_update, rules.NAdamState, hparams
 
-    def _l2(self, group):
-        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
 
-
-class RAdam(_RuleOptimizer):
+class RAdam(_AdamFamily):
     r"""RAdam: Adam with the variance rectifier, as ``torch.optim.RAdam`` (:func:`lib.rules.radam_update`).
 
     .. math::
@@ -621,14 +636,9 @@ class RAdam(_RuleOptimizer):
         super().__init__(params, defaults)
 
     def _rule(self, group):
-        beta1, beta2 = group["betas"]
-        hparams = {"beta1": beta1, "beta2": float(beta2), "eps": group["eps"]}
-        if group["decoupled_weight_decay"]:
-            hparams["weight_decay"] = group["weight_decay"]
+        hparams = self._hparams(group)
+        hparams["beta2"] = float(hparams["beta2"])
         return rules.radam_init, rules.radam_update, rules.RAdamState, hparams
-
-    def _l2(self, group):
-        return 0 if group["decoupled_weight_decay"] else group["weight_decay"]
 
 
 class Adafactor(_RuleOptimizer):

@@ -385,6 +385,35 @@ def rmsprop_update(
         T. Tieleman and G. Hinton, *Neural Networks for Machine Learning*, Coursera, lecture 6.5, 2012.
         A. Graves, "Generating sequences with recurrent neural networks", arXiv:1308.0850, 2013 (centered).
         PyTorch documentation, ``torch.optim.RMSprop``.
+
+    This is the readable rule, line by line the formulas above. With ``inplace=True`` (what :mod:`lib.optim` and
+    :mod:`lib.train` ask for) the fused path :func:`_rmsprop_update_fused` computes the same numbers in torch's
+    order, updating the state arrays in place (``tests/test_rules_fused.py`` checks that the two agree).
+    """
+    if inplace:
+        return _rmsprop_update_fused(g, state, theta, eta=eta, alpha=alpha, eps=eps, centered=centered,
+                                     momentum=momentum, inplace=True)
+    v = ewma(state.v, g, alpha, square=True)
+    if centered:
+        g_avg = ewma(state.g_avg, g, alpha)
+        sigma = sqrt(v - g_avg * g_avg) + eps
+    else:
+        g_avg = state.g_avg
+        sigma = sqrt(v) + eps
+    if momentum > 0:
+        b = momentum * state.b + g / sigma
+        return -eta * b, RMSpropState(state.t + 1, v, g_avg, b)
+    return -eta * g / sigma, RMSpropState(state.t + 1, v, g_avg, state.b)
+
+
+def _rmsprop_update_fused(g, state: RMSpropState, theta, *, eta, alpha=0.99, eps=1e-8, centered=False, momentum=0.0,
+                          inplace=False):
+    """The fused path of :func:`rmsprop_update`, in torch's order (as ``torch.optim.rmsprop._single_tensor_rmsprop``):
+    the averages and the buffer are updated in place, and with ``inplace=True`` the step goes straight into θ.
+    Private: the chapters show :func:`rmsprop_update`.
+
+    References:
+        PyTorch source, ``torch/optim/rmsprop.py``, ``_single_tensor_rmsprop``.
     """
     v = ewma(state.v, g, alpha, inplace, square=True)
     if centered:

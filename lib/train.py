@@ -66,7 +66,9 @@ from tqdm.auto import tqdm
 
 from lib import losses as _losses
 from lib import rules as _rules
+from lib.checks import invalid
 from lib.data import LeastSquares
+from lib.iterate import resolve_rule
 from lib.models import StackedMLP
 
 __all__ = [
@@ -319,29 +321,18 @@ def _plan(n: int, batch_size, epochs, steps, eval_every) -> _Plan:
     return _Plan(n, b, per_epoch, total, epochs is not None, eval_every)
 
 
-def _resolve_rule(rule) -> _rules.Rule:
-    if isinstance(rule, str):
-        if rule not in _rules.RULES:
-            raise ValueError(f"unknown rule {rule!r}; expected one of {sorted(_rules.RULES)}")
-        return _rules.RULES[rule]
-    if isinstance(rule, _rules.Rule):
-        return rule
-    raise ValueError(f"optimizer must be a torch.optim.Optimizer, a lib.rules name or Rule, got {rule!r}")
-
-
-def _check_hparams(rule: _rules.Rule, hparams: Mapping | None, schedule) -> dict:
+def _resolve_rule(rule, hparams: Mapping | None, schedule) -> tuple[_rules.Rule, dict]:
+    """The rule and its hyperparameters, checked as :func:`lib.iterate.resolve_rule` checks every driver's; the
+    learning rate comes either as ``hparams['eta']`` or as a schedule, never both."""
+    if not isinstance(rule, str | _rules.Rule):
+        raise invalid("optimizer", rule, "expected a torch.optim.Optimizer, a lib.rules name or a lib.rules.Rule")
     hparams = dict(hparams or {})
-    unknown = sorted(set(hparams) - set(rule.defaults) - {"eta"})
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s) {unknown} for rule {rule.name!r}; "
-            f"expected 'eta' and {sorted(rule.defaults)}"
-        )
+    rule = resolve_rule(rule, [name for name in hparams if name != "eta"])
     if schedule is None and "eta" not in hparams:
         raise ValueError(f"hparams must give 'eta' for rule {rule.name!r} (or pass a schedule)")
     if schedule is not None and "eta" in hparams:
         raise ValueError("give either hparams['eta'] or a schedule, not both: a schedule s(t) is the learning rate")
-    return hparams
+    return rule, hparams
 
 
 def _check_schedule(schedule, schedule_unit: str) -> None:
@@ -427,8 +418,7 @@ def train(
             raise ValueError("hparams are for a lib.rules name; configure the optimizer object instead")
         rule, hp = None, {}
     else:
-        rule = _resolve_rule(optimizer)
-        hp = _check_hparams(rule, hparams, schedule)
+        rule, hp = _resolve_rule(optimizer, hparams, schedule)
     loss_fn = _resolve_loss(loss)
     first = next(model.parameters())
     X_train, y_train, X_test, y_test = _prepare_data(data, loss_fn.classification, first.dtype, first.device)
@@ -625,8 +615,8 @@ def train_stacked(
     if not callable(model_fn):
         raise ValueError(f"model_fn must be a callable seed -> nn.Module, got {model_fn!r}")
     _check_schedule(schedule, schedule_unit)
-    rule = _resolve_rule(rule)
-    shared, per_copy = _per_copy(_check_hparams(rule, hparams, schedule))
+    rule, checked = _resolve_rule(rule, hparams, schedule)
+    shared, per_copy = _per_copy(checked)
     n_schedules = len(schedule) if schedule is not None and not callable(schedule) else None
     sizes = {len(v) for v in per_copy.values()} | ({n_schedules} if n_schedules is not None else set())
     if np.ndim(seeds) == 0:
@@ -736,7 +726,7 @@ _BACKENDS = ("auto", "bmm", "vmap", "autograd")
 
 
 def _fusable(rule: _rules.Rule) -> bool:
-    r"""Whether ``rule.update`` declares ``inplace`` (as :mod:`lib.rules` and ``lib.lessons.adam.combine`` do).
+    r"""Whether ``rule.update`` declares ``inplace`` (as :mod:`lib.rules` and ``lib.arena.combine`` do).
 
     Such a rule can overwrite its state and add its step into :math:`\Theta` itself (``inplace=True``: no
     full-size step array); a wrapper that takes ``**hparams`` (e.g. one that records the step) gets the step.

@@ -1,8 +1,11 @@
-"""Shared test configuration: tests under tests/browser/ need the built site and Chromium."""
+"""Shared test configuration: one torch/BLAS thread for every test; tests under tests/browser/ need the built site
+and Chromium."""
 
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 
@@ -11,3 +14,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if BROWSER_DIR in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The book's models are tiny and the cores are shared (two pytest workers on two cores): with more threads
+    than free cores, torch and OpenBLAS spin instead of working, and runs get many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)

@@ -5,9 +5,6 @@
 * Code cells are short (at most 30 non-blank lines): the experiment lives in ``lib/lessons/<chapter>.py``.
 * One figure style (set by :mod:`lib.viz`) and one table helper (:func:`lib.viz.show_table`): no chapter sets
   ``rcParams`` or defines its own ``show_table``.
-
-``DEBT`` lists what the chapters written before the redesign still contain; it may only go down (lower it when
-you fix a chapter). A chapter not listed there, such as every new one, must have none.
 """
 
 from __future__ import annotations
@@ -19,17 +16,6 @@ import pytest
 
 CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "chapters").glob("*.md"))
 MAX_CELL_LINES = 30
-# chapter: (.iloc[ uses, slicing-arithmetic uses, code cells longer than MAX_CELL_LINES), as of the redesign
-DEBT = {
-    "adam": (8, 0, 6),
-    "adaptive": (20, 0, 9),
-    "batch_size": (10, 0, 10),
-    "critical_points": (0, 0, 2),
-    "explorers": (0, 0, 1),
-    "gradient_descent": (0, 0, 6),
-    "momentum": (34, 0, 8),
-    "schedules": (1, 1, 7),
-}
 CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
 # h.loss[3 * i:3 * i + 3], x[k*n:(k+1)*n]: a slice whose bounds multiply an index by a copy count
 ARITHMETIC_SLICE = re.compile(r"\[\s*\(?\w+\s*[*+]\s*\w+\)?\s*(?:\*\s*\w+\s*)?:\s*\(?\w+\s*[*+]\s*\w+")
@@ -55,10 +41,9 @@ def violations(text: str) -> tuple[int, int, int]:
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_results_are_selected_by_label_and_cells_are_short(path):
     found = violations(path.read_text(encoding="utf-8"))
-    allowed = DEBT.get(path.stem, (0, 0, 0))
     names = (".iloc[ uses", "slicing-arithmetic uses", f"code cells longer than {MAX_CELL_LINES} lines")
-    for name, n, limit in zip(names, found, allowed, strict=True):
-        assert n <= limit, f"{path.name}: {n} {name} (at most {limit}); select by label, move code to lib/lessons"
+    for name, n in zip(names, found, strict=True):
+        assert n == 0, f"{path.name}: {n} {name}; select by label, move code to lib/lessons"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

@@ -7,21 +7,10 @@ import pytest
 import scipy.sparse.linalg as sla
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
 from lib import hessian as H
 
 f64 = torch.float64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The cores are shared: with more threads than free cores torch and OpenBLAS spin instead of working."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------------------------- fixtures

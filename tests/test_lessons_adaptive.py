@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib import data, models, optim, rules, train, trajectories
+from lib import data, models, optim, rules, stats, train, trajectories
 from lib.lessons import adaptive
 from lib.surfaces import quadratic
 
@@ -415,3 +415,154 @@ def test_eta_grid_orders_copies_eta_major_and_finds_the_best():
     with pytest.raises(ValueError, match="Invalid hparams"):
         adaptive.eta_grid(lambda s: models.linear_regression(3, seed=s), (0,), "gd", problem, etas,
                           hparams={"eta": 1.0}, steps=1, loss="mse")
+
+
+# ------------------------------------------------------------------ the chapter's experiments, selected by label
+
+
+def test_sweep_table_is_indexed_by_eta_and_marks_divergence_and_success():
+    bowl = quadratic(kappa=1.0, angle=0.0, lam_max=1.0)
+    etas = np.array([0.01, 1.0, 3.5])
+    table = adaptive.sweep_table(trajectories.sweep("gd", bowl, (1.0, 1.0), 20, eta=etas), etas, near=1e-2)
+    assert list(table.index) == [0.01, 1.0, 3.5]
+    assert table.loc[3.5, "diverged"] and not table.loc[3.5, "solved"]  # |1 - 3.5|^20 > 1e6
+    assert table.loc[1.0, "solved"] and table.loc[1.0, "|W|"] < 1e-12  # one step of 1/λ to the minimum
+    assert not table.loc[0.01, "solved"] and table.loc[0.01, "|b|"] == pytest.approx(0.99**20, rel=1e-9)
+    with pytest.raises(ValueError, match="Invalid etas shape"):
+        adaptive.sweep_table(trajectories.sweep("gd", bowl, (1.0, 1.0), 5, eta=etas), etas[:2])
+
+
+def test_plain_crossing_counts_steps_from_the_plain_to_the_arrival():
+    path = np.zeros((2, 10, 2))
+    path[0, :, 1] = [3, 2, 1, 0.2, 0.1, 0, 0, 0, 0, 0]
+    path[0, :, 0] = [0, 0, 0, 0, 1, 2, 2.8, 3, 3, 3]
+    path[1, :, 1] = 0.1  # on the plain from the start, never arrives
+    np.testing.assert_array_equal(adaptive.plain_crossing(path), [6 - 3, -1])
+
+
+def test_gorge_race_adagrad_remembers_the_gorge_gradient_descent_does_not():
+    gorge = adaptive.gorge()
+    contenders = {"gd": ("gd", {}), "adagrad": ("adagrad", {}), "rmsprop": ("rmsprop", {"alpha": 0.9})}
+    table, runs = adaptive.gorge_race(gorge, contenders, 800, grid=np.geomspace(1e-3, 1e2, 11))
+    assert list(table.index) == ["gd", "adagrad", "rmsprop"] and set(runs) == set(contenders)
+    assert abs(table.loc["gd", "ratio"] - 1) < 0.25
+    assert table.loc["adagrad", "ratio"] > 3 * table.loc["rmsprop", "ratio"]
+    np.testing.assert_allclose(table["ratio"], table["steps on the plain, from the gorge"] / table["from the corner"])
+    for label, (traj, eta) in runs.items():
+        assert eta == table.loc[label, "η"] and traj.path.shape == (2, 801, 2)
+
+
+def test_first_step_table_agrees_with_torch_and_the_bound():
+    table = adaptive.first_step_table(np.array([2.0, -1e-3]), (0.9, 0.99))
+    for alpha in (0.9, 0.99):
+        bound = adaptive.rmsprop_step_bound(alpha)
+        np.testing.assert_allclose(table.loc[alpha, "torch.optim.RMSprop: |step|/η"], [bound, bound], rtol=1e-3)
+        np.testing.assert_allclose(table.loc[alpha, "torch form: |step|/η"], [bound, bound], rtol=1e-3)
+        np.testing.assert_allclose(table.loc[alpha, "σ form: |step|/η"], [1.0, 1.0], rtol=1e-3)
+        np.testing.assert_allclose(table.loc[alpha, "bias-corrected (Adam, β₁ = 0)"], [1.0, 1.0], rtol=1e-3)
+
+
+def test_constant_gradient_steps_follow_the_formulas():
+    steps = adaptive.constant_gradient_steps(np.array([2.0, 1.0]), (0.9, 0.99), 300)
+    t = steps.index.to_numpy()
+    assert t[0] == 1 and len(t) == 300
+    for alpha in (0.9, 0.99):
+        np.testing.assert_allclose(steps[alpha], 1 / np.sqrt(1 - alpha**t), rtol=1e-6)
+    np.testing.assert_allclose(steps["σ form"], 1.0, rtol=1e-6)
+
+
+def test_centered_constant_steps_divide_by_a_vanishing_deviation():
+    table = adaptive.centered_constant_steps(60, alpha=0.9)
+    t = table.index.to_numpy()
+    np.testing.assert_allclose(table["plain: |step|/η"], 1 / np.sqrt(1 - 0.9**t), rtol=1e-6)
+    np.testing.assert_allclose(table["centered: |step|/η"], 1 / np.sqrt(0.9**t * (1 - 0.9**t)), rtol=1e-4)
+
+
+def test_epsilon_scaling_is_blind_to_scale_until_eps():
+    table = adaptive.epsilon_scaling((1.0, 1e-4, 1e-12), steps=50, compare=10, eta=0.05, alpha=0.9)
+    deviation = table["max |θ − θ(λ_max = 1)|, first 10 steps"]
+    assert deviation.loc[1.0] == 0 and deviation.loc[1e-4] < 1e-3 and deviation.loc[1e-12] > 0.1
+    np.testing.assert_allclose(table["|g| at the start"].loc[1e-4] / table["|g| at the start"].loc[1.0], 1e-4)
+
+
+def test_stability_table_finds_two_over_lambda_for_gradient_descent():
+    problems = {"bowl": (quadratic(kappa=10.0, angle=0.3, lam_max=4.0), [(1.0, 1.0)], 4.0)}
+    table, non_monotone = adaptive.stability_table(problems, {"gd": ("gd", {})}, np.geomspace(1e-3, 10, 9))
+    assert table.loc["bowl", "2/λ_max"] == 0.5
+    assert table.loc["bowl", "gd"] == pytest.approx(0.5, rel=0.01) and non_monotone == []
+
+
+def test_spike_table_rmsprop_spikes_gradient_descent_does_not():
+    ravine = quadratic(kappa=100.0, angle=np.pi / 2)
+    runs = {"gd": ("gd", 1.0, {}), "rmsprop": ("rmsprop", 0.1, {})}
+    table, trajs = adaptive.spike_table(runs, ravine, (-1.8, 0.9), 1000, eta0=0.1)
+    assert table.loc["gd", "step spike"] < 2 < 100 < table.loc["rmsprop", "step spike"]
+    assert table.loc["rmsprop", "first step / η₀ (per coordinate)"] == pytest.approx(10.0, rel=1e-3)
+    assert table.loc["rmsprop", "highest loss after it"] > 1e6 * table.loc["rmsprop", "loss at the quiet step"]
+    assert set(trajs) == {"gd", "rmsprop"}
+
+
+def _tiny_runs(seeds=(3, 4, 5)):
+    problem = data.least_squares(n=48, d=3, seed=0)
+    methods = {"gd": ("gd", {}, 0.1), "slow": ("gd", {}, 0.01)}
+    return adaptive.tuned_runs(lambda s: models.linear_regression(3, seed=s), seeds, methods, problem, steps=20,
+                               batch_size=16, loss="mse", progress=False, threads=1)
+
+
+def test_tuned_runs_are_paired_by_seed_and_compared_with_a_t_interval():
+    runs = _tiny_runs()
+    fast, slow = adaptive.final_by_seed(runs["gd"], "train_loss"), adaptive.final_by_seed(runs["slow"], "train_loss")
+    assert set(fast) == {3, 4, 5}
+    alone = train.train(models.linear_regression(3, seed=4), "gd", data.least_squares(n=48, d=3, seed=0),
+                        hparams={"eta": 0.01}, steps=20, batch_size=16, loss="mse", seed=4, progress=False)
+    assert slow[4] == pytest.approx(alone.train_loss[-1], rel=1e-10)
+    table = adaptive.compare_to(runs, "gd", fields=("train_loss",))
+    expected = stats.paired_difference({s: np.log10(v) for s, v in slow.items()},
+                                       {s: np.log10(v) for s, v in fast.items()})
+    row = table.loc["slow"]
+    np.testing.assert_allclose([row["train_loss: difference"], row["train_loss: low"], row["train_loss: high"]],
+                               [expected.mean, expected.low, expected.high])
+    assert row["seeds"] == 3 and row["train_loss: low"] > 0  # the smaller η ends higher on every seed
+    assert np.isnan(table.loc["gd", "train_loss: difference"])
+
+
+def test_final_by_seed_refuses_a_diverged_copy():
+    problem = data.least_squares(n=48, d=3, seed=0)
+    runs = adaptive.tuned_runs(lambda s: models.linear_regression(3, seed=s), (0, 1), {"bad": ("gd", {}, 50.0)},
+                               problem, steps=20, batch_size=16, loss="mse", max_loss=10.0, progress=False)
+    with pytest.raises(ValueError, match="diverged"):
+        adaptive.final_by_seed(runs["bad"], "train_loss")
+
+
+def test_per_parameter_and_pixel_tables():
+    eff = {"opt": {"w": torch.tensor([[1.0, 10.0], [100.0, 1000.0]]), "b": torch.tensor([5.0])}}
+    table = adaptive.per_parameter_table(eff, {"w": "weights", "b": "biases"})
+    assert table.loc[("opt", "weights"), "parameters"] == 4
+    assert table.loc[("opt", "weights"), "median η/(σ+ε)"] == pytest.approx(55.0)
+    X = np.array([[0.0, 1.0, 5.0], [0.0, 2.0, 0.0], [0.0, 3.0, 0.0], [0.0, 4.0, 0.0]])
+    w1 = np.array([[9.0, 1.0, 10.0], [9.0, 100.0, 1000.0]])
+    pixels = adaptive.pixel_learning_rates(w1, X)
+    assert list(pixels.index) == [1, 2]  # pixel 0 is blank
+    np.testing.assert_allclose(pixels["median η/(σ+ε)"], [10.0, 100.0])
+    assert pixels.loc[2, "skewness"] > 0 and abs(pixels.loc[1, "skewness"]) < 1e-12
+
+
+def test_effective_lr_frames_over_the_whole_control_space(recwarn):
+    ravine = quadratic(kappa=100.0, angle=np.pi / 2)
+    gorge = adaptive.gorge()
+    frame = adaptive.effective_lr_frames({"ravine": (ravine, np.array([-1.8, 0.9])),
+                                          "gorge": (gorge, np.array([0.5, 3.0]))}, 60)
+    for surface in ("ravine", "gorge"):
+        for rule in ("rmsprop", "lee_rmsprop", "adagrad"):
+            for alpha in (0.9, 0.99, 0.999):
+                for eta in (0.01, 0.03, 0.1):
+                    out = frame(surface, rule, alpha, eta)
+                    assert len(out.items) == 3 and "loss after 60 steps" in out.text[0]
+    assert not [w for w in recwarn if issubclass(w.category, (RuntimeWarning, UserWarning))]
+
+
+def test_eta_grid_best_eta_is_the_tuned_value():
+    problem = data.least_squares(n=48, d=3, seed=0)
+    grid = adaptive.eta_grid(lambda s: models.linear_regression(3, seed=s), (0, 1), "gd", problem, [0.01, 0.1],
+                             steps=30, batch_size=16, loss="mse", progress=False, threads=1)
+    assert grid.best_eta == grid.etas[grid.best()] == 0.1

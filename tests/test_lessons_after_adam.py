@@ -43,7 +43,7 @@ def test_contenders_cover_every_optimizer():
 
 def test_arena_contenders_train_in_one_stacked_run():
     from lib import data, models
-    from lib.lessons.adam import arena
+    from lib.arena import arena
 
     digits = data.digits()
     small = data.Dataset(digits.X_train[:200], digits.y_train[:200], digits.X_test[:100], digits.y_test[:100])

@@ -11,12 +11,6 @@ from lib import data, models, train
 from lib.lessons import batch_size as landscape
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    with train.num_threads(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def problem():
     return data.least_squares(n=40, d=3, noise=0.5, seed=0)
@@ -251,3 +245,118 @@ def test_noise_scale(problem):
     G = ls_gradients(problem, np.array([0.3, -1.0, 2.0]))
     noise = landscape.gradient_noise(G, [1, 4], n_batches=8)
     assert noise.noise_scale == pytest.approx(noise.sigma2 / noise.signal)
+
+
+# ------------------------------------------------------------------------------------ the chapter's experiments
+def test_updates_per_epoch_and_warmup():
+    assert [landscape.updates_per_epoch(1347, b) for b in (1, 16, 64, 256, 1347, 5000)] == [1347, 85, 22, 6, 1, 1]
+    assert [landscape.warmup_updates(1347, b) for b in (64, 256, 1347)] == [44, 12, 10]
+    assert landscape.warmup_updates(100, 10, epochs=3, minimum=5) == 30
+    with pytest.raises(ValueError, match="Invalid batch_size: 0"):
+        landscape.updates_per_epoch(10, 0)
+
+
+def test_cross_entropy_is_lib_losses_and_matches_torch():
+    digits = data.digits()
+    model = models.mlp([64, 8, 10], seed=0)
+    X, y = digits.X_train[:50], digits.y_train[:50]
+    G = landscape.per_example_gradients(model, (X, y))
+    loss = torch.nn.functional.cross_entropy(model(torch.as_tensor(X)), torch.as_tensor(y).long())
+    full = torch.autograd.grad(loss, list(model.parameters()))
+    assert torch.allclose(G.mean(0), torch.cat([g.reshape(-1) for g in full]).to(G.dtype), atol=1e-6)
+    assert landscape.evaluate(model, model, (X, y))[0] == pytest.approx(float(loss.detach()), rel=1e-6)
+
+
+def test_top_eigenvalue_of_a_quadratic(problem):
+    # least squares: the Hessian of mean (x θ - y)^2 is 2 XᵀX / n
+    model = linear_model(np.zeros(3))
+    exact = np.linalg.eigvalsh(2 * problem.X.T @ problem.X / len(problem.y))[-1]
+    found = landscape.top_eigenvalue(model, (problem.X, problem.y), loss="mse", tol=1e-8)
+    assert found == pytest.approx(exact, rel=1e-4)
+    assert landscape.parameter_norm({"a": torch.tensor([3.0]), "b": torch.tensor([4.0])}) == pytest.approx(5.0)
+
+
+def test_train_until_stops_at_the_target():
+    digits = data.digits()
+    tiny = data.Dataset(digits.X_train[:200], digits.y_train[:200], digits.X_test[:50], digits.y_test[:50])
+    probe = train.train(models.mlp([64, 8, 10], seed=1), "gd", tiny, hparams={"eta": 0.5}, steps=30,
+                        batch_size=None, eval_every=1, progress=False)
+    target = float(probe.train_loss[12])
+    model, extra = landscape.train_until(lambda: models.mlp([64, 8, 10], seed=1), tiny, 0.5, target, max_steps=30)
+    assert extra == int(np.flatnonzero(probe.train_loss <= target)[0])
+    assert landscape.evaluate(model, model, tiny)[0] <= target + 1e-6
+    _, never = landscape.train_until(lambda: models.mlp([64, 8, 10], seed=1), tiny, 0.5, -1.0, max_steps=5)
+    assert never == 5
+
+
+@pytest.fixture(scope="module")
+def tiny_digits():
+    digits = data.digits()
+    return (data.Dataset(digits.X_train[:120], digits.y_train[:120], digits.X_test[:40], digits.y_test[:40]),
+            (digits.X_test[40:80], digits.y_test[40:80]))
+
+
+def test_generalization_tunes_and_selects_by_label(tiny_digits):
+    tune, test = tiny_digits
+    g = landscape.generalization(lambda s: models.mlp([64, 8, 10], seed=s), tune, test, (30, 120), (0.01, 0.5),
+                                 tune_seeds=(0, 1), seeds=(3, 4, 5), epochs=3)
+    assert len(g.grid) == 2 * 2 * 2 and set(g.tuned) == {30, 120}
+    for b in (30, 120):
+        rows = g.grid[g.grid.batch_size == b]
+        means = rows.groupby("eta").val_acc.mean()
+        assert means[g.tuned[b]] == means.max()
+    assert list(g.final.index.get_level_values("seed").unique()) == [3, 4, 5]
+    assert g.final.loc[(30, 4), "updates"] == 3 * 4 and g.final.loc[(120, 4), "updates"] == 3
+    # a copy of the tuned run is what a single run with the same seed gives
+    single = train.train(models.mlp([64, 8, 10], seed=4), "gd", tune, hparams={"eta": g.tuned[30]}, epochs=3,
+                         batch_size=30, seed=4, progress=False)
+    assert g.final.loc[(30, 4), "train_loss"] == pytest.approx(single.train_loss[-1], rel=1e-4)
+    model = models.mlp([64, 8, 10], seed=4)
+    train.train(model, "gd", tune, hparams={"eta": g.tuned[30]}, epochs=3, batch_size=30, seed=4, progress=False)
+    assert g.final.loc[(30, 4), "test_acc"] == pytest.approx(landscape.evaluate(model, model, test)[1], abs=1e-9)
+
+
+def test_linear_scaling_labels_and_warmup(tiny_digits):
+    tune, _ = tiny_digits
+    s = landscape.linear_scaling(lambda k: models.mlp([64, 8, 10], seed=k), tune, 10, 0.05, (40, 120), seeds=(0, 1),
+                                 epochs=2)
+    assert set(s.table.setting) == set(landscape.SCALING_SETTINGS) and len(s.table) == 2 * 3 * 2
+    c = landscape.scaling_copy(s, 120, "kη₀ + warmup", 1)
+    h = s.runs[120]
+    assert h.seeds[c] == 1 and s.setting[120][c] == "kη₀ + warmup"
+    # warmup over max(2 epochs, 10) = 10 updates: the second update uses 2/10 of kη₀
+    assert h.lr[c, 1] == pytest.approx(12 * 0.05 * 2 / 10, rel=1e-5)
+    assert h.lr[landscape.scaling_copy(s, 120, "kη₀", 1), 1] == pytest.approx(12 * 0.05, rel=1e-6)
+    assert s.table.query("batch_size == 40 and setting == 'η₀'").eta.eq(0.05).all()
+    with pytest.raises(ValueError, match="Invalid selection"):
+        landscape.scaling_copy(s, 120, "kη₀", 7)
+
+
+# ------------------------------------------------------------------------------------ the noisy-path explorer
+@pytest.mark.parametrize("batch", [1, 2, 4, 8, 16, 32, 64])  # the chapter's whole control space
+@pytest.mark.parametrize("eta", [0.02, 0.05, 0.1, 0.2])
+def test_noisy_path_frame_never_pins_the_end_to_a_corner(batch, eta):
+    from lib import trajectories
+    from lib.viz import Label, Markers
+
+    problem = data.linear_regression_2d()
+    start = np.array([-1.0, 3.0])
+    w, b = problem.theta_star
+    zoom_w, zoom_b = (w - 0.45, w + 0.45), (b - 0.45, b + 0.45)
+    path = trajectories.minibatch_path(problem, start, batch, eta=eta, epochs=30, seed=0)
+    frame = landscape.noisy_path_frame(problem, path, batch, eta, zoom_w, zoom_b)
+    landscape.noisy_path_view(problem, start, (-1.5, 4.0), (-3.5, 3.5), zoom_w, zoom_b)
+    per_epoch = -(-64 // batch)
+    if path.diverged_at >= 0:
+        assert "diverged at update" in frame.text[0]
+        return
+    assert f"({per_epoch} update{'s' if per_epoch > 1 else ''} per epoch)" in frame.text[0]
+    zoom = [item for item in frame.items if item.panel == "zoom"]
+    assert not any(isinstance(item, Markers) and item.clamp for item in zoom)  # nothing pinned to the frame
+    end = path.theta[-1]
+    inside = zoom_w[0] <= end[0] <= zoom_w[1] and zoom_b[0] <= end[1] <= zoom_b[1]
+    (end_marker,) = [item for item in frame.items if isinstance(item, Markers) and item.label == "end"]
+    assert end_marker.panel == ("zoom" if inside else "path")
+    assert any(isinstance(item, Label) for item in zoom) == (not inside)
+    if batch == 64 and eta == 0.05:  # the case of the bug report: batch GD has not arrived after 30 epochs
+        assert not inside and "1 update per epoch" in frame.text[0]

@@ -217,3 +217,49 @@ def test_network_functions_reject_bad_arguments(tiny):
         cp.NetworkLoss(tiny.model_fn, tiny.X, tiny.y, weight_decay=-1.0)
     with pytest.raises(ValueError, match="rho"):
         cp.network_escape(tiny, torch.zeros(tiny.n, dtype=F64), 5, eta=0.1, rho=-0.1)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_network_loss_uses_lib_losses_with_torch_numbers_and_works_under_vmap(tiny, loss):
+    """Issue 21: NetworkLoss computes its data term with lib.losses; the values equal torch's, also per example."""
+    y = tiny.y if loss == "cross_entropy" else tiny.y.to(torch.float64).reshape(-1, 1).expand(-1, 3).contiguous()
+    problem = cp.NetworkLoss(tiny.model_fn, tiny.X, y, weight_decay=1e-2, loss=loss)
+    theta = problem.init(5)
+    model = tiny.model_fn(5).double()
+    out = model(tiny.X.double())
+    ref = (torch.nn.functional.cross_entropy(out, y) if loss == "cross_entropy"
+           else torch.nn.functional.mse_loss(out, y))
+    ref = ref + 0.5e-2 * (theta * theta).sum()
+    assert float(problem(theta).detach()) == pytest.approx(float(ref.detach()), rel=1e-13)
+    thetas = torch.stack([problem.init(s) for s in (1, 2, 3)])
+    batched = torch.func.vmap(problem)(thetas)
+    looped = torch.stack([problem(t) for t in thetas])
+    torch.testing.assert_close(batched, looped, rtol=1e-13, atol=0)
+    grads = torch.func.vmap(torch.func.grad(problem))(thetas)
+    torch.testing.assert_close(grads[0], problem.value_and_grad(thetas[0])[1], rtol=1e-12, atol=1e-14)
+
+
+def test_plot_end_points_draws_every_kind_and_rejects_a_missing_style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def point(kind, loss, ratio):
+        return cp.EndPoint(seed=0, eta=1e-2, loss_trained=loss, grad_norm_trained=1e-2, loss=loss, grad_norm=1e-10,
+                           grad_norms=np.array([1e-2, 1e-6, 1e-10]), eigenvalues=np.array([-1.0, 2.0]),
+                           minimum_ratio=ratio, kind=kind, flatness=math.nan, n_hessians=3, theta=torch.zeros(2))
+
+    styles = {"local minimum": ("*", "C0"), "saddle point": ("X", "C1"), "not critical": ("o", "C2")}
+    points = [point("local minimum", 0.1, 1.0), point("saddle point", 2.3, 0.9), point("not critical", 1.0, 0.95)]
+    fig = cp.plot_end_points(points, styles, 21)
+    left, right = fig.axes[0], fig.axes[1]
+    assert left.get_title() == "3 end points, 21-parameter digits MLP"
+    assert len(right.get_lines()) >= 3 + 3  # one curve per point, one legend entry per kind
+    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    assert "local minimum (1)" in labels and "no critical point reached (1)" in labels
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no \\(marker, color\\)"):
+        cp.plot_end_points(points, {"local minimum": ("*", "C0")}, 21)
+    with pytest.raises(ValueError, match="Invalid points"):
+        cp.plot_end_points([], styles, 21)

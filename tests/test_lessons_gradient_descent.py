@@ -177,3 +177,21 @@ def test_bad_arguments_raise_value_errors():
         descent.stability_limit_at(surface, np.zeros(3))
     with pytest.raises(ValueError, match="Invalid tol"):
         descent.nearest_critical_point(surface, (0.0, 0.0), tol=0.0)
+
+
+def test_regime_names_come_from_the_runs():
+    """Issue 16 (9): the parabola figure names each learning rate by what its run did."""
+    parabola = quadratic(kappa=10.0, angle=0.0, lam_max=1.0)
+    etas = np.array([0.1, 0.6, 1.0, 1.7, 2.5])
+    runs = trajectories.sweep("gd", parabola, (1.8, 0.0), 200, eta=etas)
+    x = runs.path[:, :, 0]
+    steps = rates.steps_to_tolerance(np.abs(x), 1e-6)
+    names = descent.regime_names(x, runs.diverged_at, steps)
+    assert names == ["too small", "too small", "best: lands in one step", "too large: oscillates",
+                     "far too large: diverges"]
+    # without the one-step learning rate the fastest monotone run is named for what it is
+    keep = [0, 1, 3]
+    assert descent.regime_names(x[keep], runs.diverged_at[keep], steps[keep]) == [
+        "too small", "fastest of these", "too large: oscillates"]
+    with pytest.raises(ValueError, match="Invalid shapes"):
+        descent.regime_names(x, runs.diverged_at[:2], steps)

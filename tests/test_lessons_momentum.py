@@ -250,3 +250,154 @@ def test_bad_arguments():
         momentum.seasonal_lag(np.ones(50), np.ones(40), 10.0)
     with pytest.raises(ValueError, match="Invalid x"):
         momentum.ewma_series(np.ones((2, 2)), 0.5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the chapter's experiments: tables indexed by label
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_ewma_table_is_indexed_by_beta():
+    t = np.arange(8 * 365.0)
+    series = 10 + 8 * np.sin(2 * math.pi * t / 365.25)
+    table = momentum.ewma_table(series, [0.98, 0.5, 0.9])
+    assert list(table.index) == [0.98, 0.5, 0.9]  # the order given, selected by label
+    assert table.loc[0.9, "1/(1−β) (days)"] == pytest.approx(10.0)
+    assert table.loc[0.9, "β^(1/(1−β))"] == pytest.approx(0.9**10)
+    assert table.loc[0.98, "mean age β/(1−β) (days)"] == pytest.approx(49.0)
+    # a pure sine: the measured lag is the frequency-response lag, up to the start-up transient of the
+    # bias-corrected average (which biases the fitted phase a little, most for beta = 0.98)
+    for beta in (0.5, 0.9, 0.98):
+        assert table.loc[beta, "seasonal lag, measured (days)"] == pytest.approx(
+            table.loc[beta, "seasonal lag, theory (days)"], rel=0.05)
+    changes = table["mean |day-to-day change| (°C)"]
+    assert changes[0.98] < changes[0.9] < changes[0.5]
+
+
+def test_three_conventions_agree_until_the_learning_rate_moves():
+    from lib.schedules import step
+
+    bowl = quadratic(kappa=10.0, angle=0.5)
+    constant = momentum.three_conventions(bowl, (1.5, -1.0), 60, 0.3, 0.9)
+    np.testing.assert_allclose(constant["Lee"], constant["torch"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(constant["Ng"], constant["torch"], rtol=0, atol=1e-12)
+    decayed = momentum.three_conventions(bowl, (1.5, -1.0), 60, step(0.3, 0.1, 20), 0.9)
+    np.testing.assert_allclose(decayed["Ng"], decayed["torch"], rtol=0, atol=1e-12)
+    assert np.abs(decayed["Lee"] - decayed["torch"]).max() > 0.01
+
+
+def test_compare_on_ravine_labels_and_counts():
+    ravine = quadratic(kappa=50.0, angle=math.pi / 2)
+    settings = {"gd": ("GD", "gd", 1.8, 0.0), "hb": ("momentum", "momentum", 0.18, 0.9),
+                "bad": ("too large", "gd", 2.5, 0.0)}
+    table, runs = momentum.compare_on_ravine(ravine, (-1.8, 0.9), settings, 400, [0.02, 1.0])
+    assert list(table.index) == ["gd", "hb", "bad"] and set(runs) == set(settings)
+    assert table.loc["gd", "setting"] == "GD"
+    assert table.loc["gd", "flips"] == 100  # 1 - 1.8 * 1 < 0: the steep coordinate flips at every step
+    assert table.loc["hb", "flips"] < 100
+    # GD's steep coordinate shrinks by 0.8 per step: the distance across is 0.9 * 1.8 * sum 0.8^k
+    assert table.loc["gd", "across"] == pytest.approx(0.9 * 1.8 * (1 - 0.8**100) / 0.2, rel=1e-9)
+    assert table.loc["bad", "diverged at"] >= 0 and table.loc["bad", "steps to 10⁻⁶"] == -1
+    assert table.loc["gd", "diverged at"] == -1
+    assert table.loc["gd", "rate"] == pytest.approx(table.loc["gd", "theory"], abs=RATE_TOL)
+
+
+def test_rate_line_and_map_match_theory():
+    bowl = quadratic(kappa=10.0, angle=0.4)
+    etas = np.linspace(0.2, 2.0, 7)
+    line = momentum.rate_line(bowl, (1.0, 1.0), 300, etas, 0.5, [0.1, 1.0])
+    np.testing.assert_allclose(line.index, etas)
+    settled = line[line["converged"] & (line["theory"] < 0.99)]
+    assert len(settled) == len(line)
+    np.testing.assert_allclose(settled["measured"], settled["theory"], atol=RATE_TOL)
+    betas = np.array([0.0, 0.5, 0.9])
+    measured, diverged = momentum.measured_rate_map(bowl, (1.0, 1.0), 300, np.array([0.5, 1.0, 5.0]), betas)
+    assert measured.shape == diverged.shape == (3, 3)  # rows beta, columns eta, as convergence.rate_map
+    assert diverged[:, 2].all() and not diverged[:, :2].any()  # eta = 5 > 2(1 + beta) / lambda_max
+    np.testing.assert_allclose(measured[:, :2], rates.rate_map(np.array([0.5, 1.0]), betas, [0.1, 1.0]),
+                               atol=RATE_TOL)
+
+
+def test_steps_to_reach_is_indexed_by_kappa():
+    table, curves = momentum.steps_to_reach((100.0, 10.0), (1.0, 1.0))
+    assert list(table.index) == [100.0, 10.0]
+    for kappa in (10.0, 100.0):
+        row = table.loc[kappa]
+        assert row["GD steps, measured"] == row["GD steps, theory"]
+        assert row["momentum steps, measured"] >= row["momentum steps, theory"]
+        assert row["√κ"] == pytest.approx(math.sqrt(kappa))
+        err, rho = curves[(kappa, "momentum")]
+        assert err[0] == 1.0 and rho == pytest.approx(rates.momentum_optimal(1 / kappa, 1.0).rate)
+    assert table.loc[100.0, "speed-up"] > table.loc[10.0, "speed-up"] > 1
+
+
+def test_basins_nearest_start_and_saddle_escape():
+    from lib.surfaces import get
+
+    two_minima = get("two_minima")
+    starts = np.array([[-1.2, 0.3], [1.3, -0.2], [-0.05, 0.0]])
+    methods = {"gd": ("gd", {})}
+    ends, diverged = momentum.basins(two_minima, starts, methods, 0.1, 600, {"local": (-1.0, 0.0),
+                                                                            "global": (1.5, 0.0)})
+    assert diverged == {"gd": 0}
+    np.testing.assert_array_equal(ends["gd"]["local"], [True, False, True])
+    np.testing.assert_array_equal(ends["gd"]["global"], [False, True, False])
+    np.testing.assert_array_equal(momentum.nearest_start(starts, [True, False, True], (0.0, 0.0)), [-0.05, 0.0])
+    with pytest.raises(ValueError, match="no start"):
+        momentum.nearest_start(starts, [False, False, False], (0.0, 0.0))
+    table = momentum.saddle_escape(two_minima, np.array([1e-4, 1.0]), {"GD": ("gd", 0.0), "HB": ("momentum", 0.9)},
+                                   0.1, -1.5)
+    assert list(table.index) == ["GD", "HB"]
+    assert table.loc["GD", "growth factor per step (theory)"] == pytest.approx(1.15)
+    assert 0 < table.loc["HB", "steps, measured"] < table.loc["GD", "steps, measured"]
+    assert (table["steps, measured"] >= table["steps, theory"]).all()
+
+
+@pytest.fixture(scope="module")
+def digits_runs():
+    from lib.data import digits
+    from lib.models import mlp
+
+    settings = {"sgd": ("momentum", 0.1, 0.0), "hb": ("momentum", 0.05, 0.5), "nag": ("nesterov", 0.05, 0.5)}
+    histories = momentum.train_digits(lambda s: mlp([64, 8, 10], seed=s), digits(), settings, [3, 1, 2],
+                                      epochs=2, batch_size=128)
+    return settings, histories
+
+
+def test_network_runs_select_by_label(digits_runs):
+    from lib.results import select
+
+    settings, histories = digits_runs
+    assert set(histories) == {"momentum", "nesterov"}
+    runs = momentum.network_runs(histories, settings)
+    assert len(runs) == 9 and sorted(runs["seed"].unique()) == [1, 2, 3]
+    # the rows do not depend on the order of the settings: they are selected by (eta, mu), not by position
+    swapped = momentum.network_runs(histories, dict(reversed(settings.items())))
+    for label, (rule, eta, beta) in settings.items():
+        rows = runs[runs["setting"] == label].set_index("seed")
+        other = swapped[swapped["setting"] == label].set_index("seed")
+        np.testing.assert_array_equal(rows["train loss"], other["train loss"])
+        h = histories[rule]
+        for seed in (1, 2, 3):
+            expected = select(h, "test_acc", eta=eta, mu=beta, seed=seed)[0, -1]
+            assert rows.loc[seed, "test accuracy"] == expected
+        assert (rows["η/(1−β)"] == eta / (1 - beta)).all()
+    summary = momentum.network_summary(runs)
+    assert list(summary.index) == list(settings)
+    assert (summary["seeds"] == 3).all() and (summary["diverged"] == 0).all()
+    assert summary.loc["hb", "test accuracy"] == pytest.approx(runs[runs["setting"] == "hb"]["test accuracy"].mean())
+
+
+def test_paired_accuracy_pairs_by_seed(digits_runs):
+    from lib.stats import paired_difference
+
+    settings, histories = digits_runs
+    runs = momentum.network_runs(histories, settings)
+    d = momentum.paired_accuracy(runs, "hb", "sgd", "train loss")
+    a = runs[runs["setting"] == "hb"].set_index("seed")["train loss"]
+    b = runs[runs["setting"] == "sgd"].set_index("seed")["train loss"]
+    expected = paired_difference(a.to_dict(), b.to_dict())
+    assert d.n == 3 and d.mean == pytest.approx(expected.mean) and d.low == pytest.approx(expected.low)
+    assert d.mean == pytest.approx(float((a - b.loc[a.index]).mean()))
+    with pytest.raises(ValueError, match="Invalid setting"):
+        momentum.paired_accuracy(runs, "hb", "adam")

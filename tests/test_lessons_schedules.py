@@ -230,3 +230,60 @@ def test_stability_criterion_agrees_with_the_spectral_radius_of_the_moment_map()
             T = np.stack([moment_map(E.reshape(d, d), eta, b).ravel() for E in np.eye(d * d)], axis=1)
             assert ok == (np.max(np.abs(np.linalg.eigvals(T))) < 1), (eta, b)
         assert finite[0] and not finite[-1]
+
+
+# ------------------------------------------------------------------------------------- the chapter's experiments
+def test_against_pairs_by_seed_label_and_matches_lib_stats():
+    import pandas as pd
+
+    from lib.stats import paired_difference
+
+    index = pd.MultiIndex.from_tuples([(name, seed) for name in ("constant", "cosine") for seed in (5, 3, 4)],
+                                      names=["schedule", "seed"])
+    # the cosine rows are listed in another seed order: pairing must go by the seed label, not by position
+    frame = pd.DataFrame({"acc": [0.90, 0.95, 0.92, 0.91, 0.96, 0.93]}, index=index).sort_index(level="seed")
+    table = NF.against(frame, "constant", "acc")
+    expected = paired_difference({5: 0.91, 3: 0.96, 4: 0.93}, {5: 0.90, 3: 0.95, 4: 0.92})
+    assert list(table.index) == ["cosine"]
+    assert table.loc["cosine", "difference"] == pytest.approx(0.01)
+    assert table.loc["cosine", "low"] == pytest.approx(expected.low)
+    assert table.loc["cosine", "seeds"] == 3
+
+
+def test_real_schedules_start_at_eta0_and_the_decays_end_near_a_tenth():
+    T, per_epoch = 440, 22
+    named = NF.real_schedules(0.5, T, per_epoch)
+    assert len(named) == 9
+    for name in ("constant", "inverse time", "exponential", "k/√t", "staircase ×½ / 5 epochs", "cosine"):
+        assert named[name](0) == pytest.approx(0.5), name
+    assert named["inverse time"](T) == pytest.approx(0.05)
+    assert named["exponential"](T) == pytest.approx(0.05)
+    assert named["manual ÷10 at 50 %, 75 %"](T - 1) == pytest.approx(0.005)
+    assert named["warmup 2 epochs + cosine"](0) < 0.5 / per_epoch * 1.01
+
+
+def test_torch_comparison_agrees_with_every_torch_scheduler():
+    table = NF.torch_comparison(0.2, 100)
+    assert len(table) == 8
+    assert table["max |lib − torch|"].max() < 1e-12
+    assert table["max |lib − to_torch(lib)|"].max() == 0
+    assert table["s(0) = lr0"].all()
+
+
+def test_floor_frame_marks_a_divergence_at_the_last_point_inside_the_run():
+    step = np.arange(0, 101, 10)
+    excess = np.tile(np.linspace(1.0, 2.0, len(step)), (2, 1))
+    excess[:, 6:] = np.nan
+    data = {"step": step,
+            (0.1, 1, "constant"): (excess, np.array([55, -1]), np.ones(101)),
+            (0.1, 1, "inverse time"): (excess[:, :], np.array([-1, -1]), np.ones(101))}
+    frame = NF.floor_frame(PROBLEM, data, 0.1, 1, 100)
+    markers = [item for item in frame.items if type(item).__name__ == "Markers"]
+    assert len(markers) == 1
+    assert list(markers[0].x) == [50] and np.isfinite(markers[0].y).all()
+    assert any("1 of 2 runs diverged, the first at step 55" in line for line in frame.text)
+
+
+def test_warmup_setting_labels():
+    assert NF.warmup_setting("adam", 0.1, 0) == "Adam, η = 0.1, no warmup"
+    assert NF.warmup_setting("radam", 0.03, 21) == "RAdam, η = 0.03, warmup 21 updates"

@@ -7,6 +7,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.func import grad, vmap
 
 from lib import losses
 
@@ -356,3 +357,20 @@ def test_stacked_cross_entropy_and_grad_is_autograds():
     shared_values, shared_grad = losses.stacked_cross_entropy_and_grad(out.detach(), y[0])
     torch.testing.assert_close(shared_values, losses.stacked_cross_entropy(out, y[0]).detach())
     assert shared_grad.shape == (C, B, K)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_per_example_gradients_under_vmap_match_torch(label_smoothing):
+    """Per-example gradients (vmap of grad) work through lib.losses as through torch, so lessons need no
+    torch cross-entropy of their own; an out-of-range target still fails there."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, 3, dtype=torch.float64, generator=gen)
+    target = torch.randint(0, 3, (6, 4), generator=gen)
+
+    def per_copy(loss):
+        return vmap(grad(lambda y, t: loss(y, t, label_smoothing=label_smoothing)))
+
+    torch.testing.assert_close(per_copy(losses.cross_entropy)(logits, target),
+                               per_copy(F.cross_entropy)(logits, target), rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        per_copy(losses.cross_entropy)(logits, target + 3)

@@ -2,55 +2,28 @@
 
 import inspect
 import io
-import itertools
 
 import pytest
 import torch
+from optim_oracle import combos, noisy_quadratic, relative_error
+from optim_oracle import drive as drive_on
+from optim_oracle import make as make_on
 
 import lib.optim
 from lib import rules
 
-# ------------------------------------------------------------------------------------------------ the problem
-# A noisy quadratic per parameter, L = sum_i h_i (theta_i - c_i(t))^2 / 2 with curvatures h in [0.5, 2] and
-# targets c(t) that jitter from step to step (so RMSprop's centered variance never collapses to 0).
-# Gradients are written directly into .grad: cheap, and the same sequence for torch and lib.
-
 STEPS = 1000
-_gen = torch.Generator().manual_seed(0)
 SHAPES = [(4, 3), (5,)]
-H = [torch.rand(s, generator=_gen, dtype=torch.float64) * 1.5 + 0.5 for s in SHAPES]
-X0 = [torch.randn(s, generator=_gen, dtype=torch.float64) for s in SHAPES]
-_centre = [torch.randn(s, generator=_gen, dtype=torch.float64) for s in SHAPES]
-TARGETS = [[c + 0.3 * torch.randn(c.shape, generator=_gen, dtype=torch.float64) for c in _centre] for _ in range(STEPS)]
+PROBLEM = noisy_quadratic(SHAPES, STEPS, seed=0)
+H, X0, TARGETS = PROBLEM
 
 
 def make(cls, kwargs):
-    """Fresh parameters (one per param group: the second with twice the lr) and an optimizer over them."""
-    params = [x.clone().requires_grad_() for x in X0]
-    lr = kwargs.get("lr", 1e-3)
-    return params, cls([{"params": [params[0]]}, {"params": [params[1]], "lr": lr * 2}], **kwargs)
+    return make_on(cls, kwargs, PROBLEM)
 
 
-def drive(params, opt, steps, *, maximize=False, change_lr_at=None):
-    """Set the gradients and step; at ``change_lr_at`` halve every group's lr (a schedule, via param_groups)."""
-    for t in steps:
-        if t == change_lr_at:
-            for group in opt.param_groups:
-                group["lr"] *= 0.5
-        with torch.no_grad():
-            for p, h, c in zip(params, H, TARGETS[t], strict=True):
-                # maximizing -L follows the same (stable) path as minimizing L
-                p.grad = h * (c - p) if maximize else h * (p - c)
-        opt.step()
-
-
-def relative_error(ours, reference):
-    return max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(ours, reference, strict=True))
-
-
-def combos(**flags):
-    keys = list(flags)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*flags.values())]
+def drive(params, opt, steps, **kwargs):
+    drive_on(params, opt, steps, PROBLEM, **kwargs)
 
 
 CASES = (
@@ -417,3 +390,22 @@ def test_course_optimizers_follow_their_rule(name, kwargs, rule, hparams):
             theta = theta + step
         # the optimizer fuses the step into the parameter update (lib.rules.apply_step): equal up to rounding
         torch.testing.assert_close(params[i].detach(), theta, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "buffers"),
+    [("Adam", {}, 2), ("Adam", {"amsgrad": True}, 3), ("AdamW", {}, 2), ("RMSprop", {}, 1),
+     ("RMSprop", {"centered": True}, 2), ("RMSprop", {"momentum": 0.9}, 2),
+     ("RMSprop", {"centered": True, "momentum": 0.9}, 3)],
+)
+def test_state_holds_only_the_buffers_its_settings_read(name, kwargs, buffers):
+    """As torch.optim: no AMSGrad maximum without amsgrad, no mean or momentum buffer for plain RMSprop."""
+    params, opt = make(getattr(lib.optim, name), {"lr": 0.01, **kwargs})
+    drive(params, opt, range(3))
+    reference_params, reference = make(getattr(torch.optim, name), {"lr": 0.01, **kwargs})
+    drive(reference_params, reference, range(3))
+    for p, q in zip(params, reference_params, strict=True):
+        arrays = [v for v in opt.state[p].values() if isinstance(v, torch.Tensor) and v.shape == p.shape]
+        assert len(arrays) == buffers
+        torchs = [v for v in reference.state[q].values() if isinstance(v, torch.Tensor) and v.shape == q.shape]
+        assert len(arrays) == len(torchs)

@@ -8,58 +8,28 @@ import math
 
 import pytest
 import torch
+from optim_oracle import combos, noisy_quadratic, relative_error
+from optim_oracle import drive as drive_on
+from optim_oracle import make as make_on
 
 import lib.optim
 from lib import rules
 
-# ------------------------------------------------------------------------------------------------ the problem
-# As in tests/test_optim.py: a noisy quadratic per parameter, L = sum_i h_i (theta_i - c_i(t))^2 / 2, gradients
-# written into .grad. Matrices for Muon; a matrix, a stack of matrices and a vector for Adafactor.
-
+# The problem of tests/test_optim.py, with matrices for Muon and a matrix, a stack of matrices and a vector for
+# Adafactor.
 STEPS = 300
-_gen = torch.Generator().manual_seed(1)
 SHAPES = {"vector": [(4, 3), (5,)], "matrices": [(4, 3), (3, 6)], "stacked": [(4, 3), (2, 3, 5), (5,)]}
-
-
-def _problem(shapes):
-    H = [torch.rand(s, generator=_gen, dtype=torch.float64) * 1.5 + 0.5 for s in shapes]
-    X0 = [torch.randn(s, generator=_gen, dtype=torch.float64) for s in shapes]
-    centre = [torch.randn(s, generator=_gen, dtype=torch.float64) for s in shapes]
-    targets = [[c + 0.3 * torch.randn(c.shape, generator=_gen, dtype=torch.float64) for c in centre]
-               for _ in range(STEPS)]
-    return H, X0, targets
-
-
-PROBLEMS = {k: _problem(s) for k, s in SHAPES.items()}
+PROBLEMS = {}
+for _seed, (_name, _shapes) in enumerate(SHAPES.items()):
+    PROBLEMS[_name] = noisy_quadratic(_shapes, STEPS, seed=1 + _seed)
 
 
 def make(cls, kwargs, problem="vector"):
-    """Fresh parameters (the first in one param group, the others in a second with twice the lr), an optimizer."""
-    _, X0, _ = PROBLEMS[problem]
-    params = [x.clone().requires_grad_() for x in X0]
-    lr = kwargs.get("lr", 1e-3)
-    return params, cls([{"params": params[:1]}, {"params": params[1:], "lr": lr * 2}], **kwargs)
+    return make_on(cls, kwargs, PROBLEMS[problem])
 
 
-def drive(params, opt, steps, *, problem="vector", maximize=False, change_lr_at=None):
-    H, _, targets = PROBLEMS[problem]
-    for t in steps:
-        if t == change_lr_at:
-            for group in opt.param_groups:
-                group["lr"] *= 0.5
-        with torch.no_grad():
-            for p, h, c in zip(params, H, targets[t], strict=True):
-                p.grad = h * (c - p) if maximize else h * (p - c)
-        opt.step()
-
-
-def relative_error(ours, reference):
-    return max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(ours, reference, strict=True))
-
-
-def combos(**flags):
-    keys = list(flags)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*flags.values())]
+def drive(params, opt, steps, *, problem="vector", **kwargs):
+    drive_on(params, opt, steps, PROBLEMS[problem], **kwargs)
 
 
 CASES = (

@@ -19,7 +19,15 @@ This module holds what the chapter on adaptive learning rates measures about the
 * :func:`step_spike` — how much the step suddenly grows after a quiet stretch, and
   :func:`rmsprop_step_bound`, the ceiling :math:`1/\sqrt{1-\alpha}` that RMSProp's step cannot exceed (in units
   of :math:`\eta`);
-* :func:`gorge` — a surface whose curvature changes along the path: a steep gorge opening onto a flat plain.
+* :func:`gorge` — a surface whose curvature changes along the path: a steep gorge opening onto a flat plain;
+* the chapter's experiments, each returning a table indexed by its labels (learning rate, method, problem, run)
+  so that the chapter selects results by label: :func:`sweep_table`, :func:`gorge_race`, :func:`first_step_table`,
+  :func:`constant_gradient_steps`, :func:`centered_constant_steps`, :func:`epsilon_scaling`,
+  :func:`stability_table`, :func:`tuned_table`, :func:`per_parameter_table`, :func:`pixel_learning_rates`,
+  :func:`spike_table`, and their figures (:func:`plot_ravine_sweeps`, :func:`plot_gorge_race`,
+  :func:`effective_lr_frames`);
+* :func:`tuned_runs` and :func:`compare_to` — tuned optimizers trained from fresh seeds, paired by seed, and each
+  compared with a reference through the t-interval of the per-seed differences (:func:`lib.stats.paired_difference`).
 
 References:
     J. Duchi, E. Hazan and Y. Singer (2011), Adaptive subgradient methods for online learning and stochastic
@@ -36,27 +44,50 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import scipy.stats
+import torch
 
-from lib import optim
+from lib import optim, results, rules, stats, surfaces
 from lib.surfaces import CriticalPoint, Surface
 from lib.train import train_stacked
 from lib.trajectories import Trajectories, run
+from lib.viz import Frame, Line, plots
 
 __all__ = [
     "EtaGrid",
     "StableEta",
     "StepSpike",
+    "centered_constant_steps",
+    "compare_to",
+    "constant_gradient_steps",
     "effective_learning_rates",
+    "effective_lr_frames",
+    "epsilon_scaling",
     "eta_grid",
+    "final_by_seed",
+    "first_step_table",
     "gorge",
+    "gorge_race",
     "largest_stable_eta",
     "network_stability",
     "optimizer_effective_lr",
+    "per_parameter_table",
+    "pixel_learning_rates",
+    "plain_crossing",
+    "plot_gorge_race",
+    "plot_ravine_sweeps",
     "rmsprop_step_bound",
+    "spike_table",
+    "stability_table",
     "step_lengths",
     "step_spike",
     "surface_stability",
+    "sweep_table",
+    "tuned_runs",
+    "tuned_table",
 ]
 
 
@@ -333,6 +364,11 @@ class EtaGrid:
         was at most the initial one and the last was lower."""
         return (~self.diverged & _made_progress(self._grid(self.history.train_loss))).all(axis=1)
 
+    @property
+    def best_eta(self) -> float:
+        """The tuned learning rate: :meth:`best`'s η."""
+        return float(self.etas[self.best()])
+
     def best(self) -> int:
         """Index of the η with the lowest mean final training loss over the seeds, among those where no seed
         diverged."""
@@ -371,3 +407,313 @@ def network_stability(model_fn: Callable, seeds: Sequence[int], rule: str, data,
         return eta_grid(model_fn, seeds, rule, data, etas, hparams=hparams, **train_kwargs).stable
 
     return is_stable
+
+
+# ----------------------------------------------------------------------------- the chapter's experiments, by label
+
+
+def sweep_table(traj: Trajectories, etas, near: float = 1e-2) -> pd.DataFrame:
+    """One row per learning rate of a :func:`lib.trajectories.sweep` on a 2-D surface whose minimum is the origin,
+    indexed by ``eta``: ``|W|`` and ``|b|`` (the two coordinates' distances to the minimum after the last step),
+    ``loss``, ``diverged``, and ``solved`` (did not diverge and both coordinates are within ``near``)."""
+    etas = np.asarray(etas, dtype=np.float64)
+    if etas.shape != (len(traj.path),):
+        raise ValueError(f"Invalid etas shape: {etas.shape} (expected ({len(traj.path)},), one per run)")
+    end = np.abs(np.asarray(traj.path)[:, -1])
+    diverged = np.asarray(traj.diverged_at) >= 0
+    return pd.DataFrame({"eta": etas, "|W|": end[:, 0], "|b|": end[:, 1], "loss": np.asarray(traj.loss)[:, -1],
+                         "diverged": diverged,
+                         "solved": ~diverged & (end[:, 0] < near) & (end[:, 1] < near)}).set_index("eta")
+
+
+def plot_ravine_sweeps(tables: Mapping[str, pd.DataFrame], *, limit: float, near: float = 1e-2,
+                       floor: float = 1e-12, steps: int = 100):
+    """Where each coordinate is after ``steps`` steps, against η, one panel per :func:`sweep_table`; diverged
+    runs are red crosses, ``limit`` (gradient descent's :math:`2/\\lambda_b`) a dotted line."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(8.5, 3.5), sharey=True, squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        ok = table[~table["diverged"]]
+        for column, what, color in (("|W|", "flat", plots.PALETTE[0]), ("|b|", "steep", plots.PALETTE[1])):
+            ax.loglog(ok.index, np.maximum(ok[column], floor), "o-", ms=2.8, lw=1.2, color=color,
+                      label=f"{column} after {steps} steps ({what})")
+        bad = table.index[table["diverged"]]
+        if len(bad):
+            ax.plot(bad, np.full(len(bad), 3.0), "X", ms=7, color=plots.DIVERGED, mec="white", mew=0.5,
+                    label="diverged")
+        ax.axhspan(floor / 2, near, color=plots.PALETTE[2], alpha=0.1, lw=0, label=f"within {near:g} of the minimum")
+        ax.axvline(limit, color="0.35", ls=":", lw=1.0)
+        ax.text(limit * 0.92, 2e-11, "2/λ_b", ha="right", fontsize=8, color="0.3")
+        ax.set(xlabel="learning rate η", title=name, ylim=(floor / 2, 10))
+        ax.grid(alpha=0.3, which="major")
+    axes[0, 0].set_ylabel("distance to the minimum (log)")
+    axes[0, -1].legend(loc="lower left", fontsize=7.5)
+    fig.suptitle(f"W–b ravine: where each coordinate is after {steps} steps (below {floor:.0e} drawn at the "
+                 "bottom)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plain_crossing(path, plain_y: float = 0.3, arrive_x: float = 2.7) -> np.ndarray:
+    """Steps from the first point with ``y < plain_y`` (on the plain of :func:`gorge`) to the first with
+    ``x > arrive_x``, per start (``path`` of shape ``(starts, T + 1, 2)``); ``-1`` where it never arrived."""
+    path = np.asarray(path, dtype=np.float64)
+    on_plain = np.argmax(path[..., 1] < plain_y, axis=-1)
+    arrived = path[..., 0] > arrive_x
+    return np.where(arrived.any(axis=-1), np.argmax(arrived, axis=-1) - on_plain, -1)
+
+
+def gorge_race(surface: Surface, contenders: Mapping[str, tuple[str, Mapping]], steps: int, *, grid,
+               stability_steps: int = 300, fraction: float = 0.5) -> tuple[pd.DataFrame, dict]:
+    """Each contender (label → (rule, hyperparameters)) runs from both starts of ``surface`` (:func:`gorge`) with
+    ``fraction`` of its own largest stable η from the first start. Returns a table indexed by ``method`` (η, steps
+    on the plain from each start and their ratio, steps to the arrival from the first start) and the runs,
+    label → (trajectories, η)."""
+    starts = np.asarray(surface.starts, dtype=np.float64)
+    rows, runs = [], {}
+    for label, (rule, hp) in contenders.items():
+        is_stable = surface_stability(rule, surface, starts[:1], stability_steps, **hp)
+        eta = fraction * largest_stable_eta(is_stable, grid, rounds=2, points=3).eta
+        traj = run(rule, surface, starts, steps, eta=eta, **hp)
+        runs[label] = (traj, eta)
+        crossing = plain_crossing(traj.path)
+        rows.append({"method": label, "η": eta, "steps on the plain, from the gorge": int(crossing[0]),
+                     "from the corner": int(crossing[1]), "ratio": crossing[0] / crossing[1],
+                     "steps to x > 2.7 from the gorge": int(np.argmax(traj.path[0, :, 0] > 2.7))})
+    return pd.DataFrame(rows).set_index("method"), runs
+
+
+def plot_gorge_race(surface: Surface, runs: Mapping[str, tuple], shown: Sequence[str], steps: int):
+    """Two paths over the contours (the labels ``shown``) and every contender's effective learning rate in x."""
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.2), gridspec_kw={"width_ratios": (1, 1, 1.25)})
+    for ax, label in zip(axes[:2], shown, strict=True):
+        traj, eta = runs[label]
+        plots.plot_surface(ax, surface)
+        plots.plot_trajectories(ax, traj._replace(path=traj.path[:, :401]), colors=["#1f1f1f", "#9a9a9a"],
+                                labels=["path from the top of the gorge", "path from the corner"], marker_every=10)
+        ax.set(title=f"{label}, η = {eta:.2g}\n400 steps, a dot every 10", xlabel="x (θ₁)")
+        ax.title.set_fontsize(9)
+    axes[0].set_ylabel("y (θ₂)")
+    ax = axes[2]
+    for i, (label, (traj, eta)) in enumerate(runs.items()):
+        ax.semilogy(effective_learning_rates(traj, surface)[0, :, 0] / eta, color=plots.PALETTE[i], lw=1.3,
+                    label=label)
+    ax.set(xlabel="step t (start at the top of the gorge)", ylabel="η_x / η (log)", xlim=(0, steps),
+           title="x's effective learning rate, relative to η")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0].get_legend_handles_labels()
+    more_handles, more_labels = ax.get_legend_handles_labels()
+    fig.legend(handles + more_handles, labels + [f"η_x / η: {label}" for label in more_labels], loc="lower center",
+               ncol=4, fontsize=7)
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    return fig
+
+
+def first_step_table(g0, alphas: Sequence[float]) -> pd.DataFrame:
+    """The first step, in units of η, of torch's form (:mod:`lib.rules` and ``torch.optim.RMSprop``), the σ
+    form and the bias-corrected form (Adam with β₁ = 0), for the gradient ``g0``; indexed by ``α``."""
+    g0 = np.asarray(g0, dtype=np.float64)
+    rows = []
+    for alpha in alphas:
+        torch_form, _ = rules.rmsprop_update(g0, rules.rmsprop_init(g0), g0, eta=1.0, alpha=alpha)
+        sigma_form, _ = rules.lee_rmsprop_update(g0, rules.lee_rmsprop_init(g0), g0, eta=1.0, alpha=alpha)
+        corrected, _ = rules.adam_update(g0, rules.adam_init(g0), g0, eta=1.0, beta1=0.0, beta2=alpha)
+        p = torch.zeros(g0.size, dtype=torch.float64, requires_grad=True)
+        reference = torch.optim.RMSprop([p], lr=1.0, alpha=alpha)
+        p.grad = torch.tensor(g0)
+        reference.step()
+        rows.append({"α": alpha, "torch form: |step|/η": np.abs(torch_form).round(4).tolist(),
+                     "torch.optim.RMSprop: |step|/η": np.abs(p.detach().numpy()).round(4).tolist(),
+                     "σ form: |step|/η": np.abs(sigma_form).round(4).tolist(),
+                     "bias-corrected (Adam, β₁ = 0)": np.abs(corrected).round(4).tolist(),
+                     "1/√(1−α)": rmsprop_step_bound(alpha)})
+    return pd.DataFrame(rows).set_index("α")
+
+
+def constant_gradient_steps(g, alphas: Sequence[float], steps: int, *, sigma_alpha: float = 0.99) -> pd.DataFrame:
+    """|step|/η of the first coordinate under the constant gradient ``g``, indexed by step ``t`` = 1, 2, …: one
+    column per α of torch's form (named by α) and one, ``"σ form"``, for the σ form."""
+    g = np.asarray(g, dtype=np.float64)
+    out = {}
+    for alpha in alphas:
+        state, lengths = rules.rmsprop_init(g), []
+        for _ in range(steps):
+            step, state = rules.rmsprop_update(g, state, g, eta=1.0, alpha=alpha)
+            lengths.append(abs(step[0]))
+        out[alpha] = lengths
+    state, lengths = rules.lee_rmsprop_init(g), []
+    for _ in range(steps):
+        step, state = rules.lee_rmsprop_update(g, state, g, eta=1.0, alpha=sigma_alpha)
+        lengths.append(abs(step[0]))
+    out["σ form"] = lengths
+    return pd.DataFrame(out, index=pd.RangeIndex(1, steps + 1, name="t"))
+
+
+def centered_constant_steps(steps: int, *, alpha: float = 0.9) -> pd.DataFrame:
+    """|step|/η of plain and centered RMSProp under a constant gradient, indexed by step ``t`` = 1, 2, …"""
+    g = np.ones(2)
+    plain, centered, rows = rules.rmsprop_init(g), rules.rmsprop_init(g), []
+    for _ in range(steps):
+        plain_step, plain = rules.rmsprop_update(g, plain, g, eta=1.0, alpha=alpha)
+        centered_step, centered = rules.rmsprop_update(g, centered, g, eta=1.0, alpha=alpha, centered=True)
+        rows.append((abs(plain_step[0]), abs(centered_step[0])))
+    return pd.DataFrame(rows, columns=["plain: |step|/η", "centered: |step|/η"],
+                        index=pd.RangeIndex(1, steps + 1, name="step t"))
+
+
+def epsilon_scaling(scales: Sequence[float], *, start=(1.6, 1.6), steps: int = 200, compare: int = 30,
+                    **hparams) -> pd.DataFrame:
+    """RMSProp (``hparams``: ``eta``, ``alpha``, …) on a tilted bowl (κ = 10) scaled to ``lam_max`` = each of
+    ``scales``; indexed by ``λ_max``: the gradient norm at the start, the largest deviation from the path at the
+    first scale over the first ``compare`` steps, and the distance to the minimum at the end."""
+    rows, reference = [], None
+    for scale in scales:
+        bowl = surfaces.quadratic(kappa=10.0, angle=0.5, lam_max=scale)
+        path = run("rmsprop", bowl, start, steps, **hparams).path[0]
+        reference = path if reference is None else reference
+        rows.append({"λ_max": scale, "|g| at the start": float(np.linalg.norm(bowl.grad(np.asarray(start)))),
+                     f"max |θ − θ(λ_max = {scales[0]:g})|, first {compare} steps":
+                         float(np.abs(path[:compare + 1] - reference[:compare + 1]).max()),
+                     f"distance to the minimum after {steps} steps": float(np.linalg.norm(path[-1]))})
+    return pd.DataFrame(rows).set_index("λ_max")
+
+
+def stability_table(problems: Mapping[str, tuple], methods: Mapping[str, tuple[str, Mapping]], grid, *,
+                    steps: int = 200, rounds: int = 3, points: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    """The largest stable η (:func:`largest_stable_eta` with :func:`surface_stability`) of every rule on every
+    problem (label → (surface, starts, λ_max or None)), indexed by ``problem``, with a column ``2/λ_max``; and
+    the list of "rule on problem" where stability was not monotone in η."""
+    rows, non_monotone = [], []
+    for label, (surface, starts, lam) in problems.items():
+        row = {"problem": label, "2/λ_max": 2 / lam if lam else math.nan}
+        for name, (rule, hp) in methods.items():
+            res = largest_stable_eta(surface_stability(rule, surface, starts, steps, **hp), grid, rounds=rounds,
+                                     points=points)
+            row[name] = res.eta
+            if not res.monotone:
+                non_monotone.append(f"{name} on {label}")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("problem"), non_monotone
+
+
+def tuned_table(grids: Mapping[str, EtaGrid]) -> pd.DataFrame:
+    """One row per optimizer (label → :class:`EtaGrid`): its grid, tuned η, mean final training loss and test
+    accuracy over the tuning seeds at that η, and the number of diverged copies in the grid."""
+    rows = []
+    for label, grid in grids.items():
+        b = grid.best()
+        loss, acc = grid.final_loss[b], grid.test_acc[b]
+        rows.append({"optimizer": label, "grid of η": f"{grid.etas[0]:.3g} … {grid.etas[-1]:.3g}",
+                     "tuned η": grid.best_eta, "train loss": loss.mean(), "test accuracy": acc.mean(),
+                     "diverged copies in the grid": int(grid.diverged.sum())})
+    return pd.DataFrame(rows).set_index("optimizer")
+
+
+def tuned_runs(model_fn: Callable, seeds: Sequence[int], methods: Mapping[str, tuple[str, Mapping, float]], data,
+               **train_kwargs) -> dict:
+    """Train every optimizer (label → (rule, hyperparameters, η)) from every seed of ``seeds``, one stacked run
+    each; seed ``s`` gives every optimizer the same initial weights and mini-batch order, so the runs are paired
+    by seed. Returns label → :class:`lib.train.StackedHistory`."""
+    return {label: train_stacked(model_fn, list(seeds), rule, data, hparams={**hp, "eta": float(eta)},
+                                 **train_kwargs)
+            for label, (rule, hp, eta) in methods.items()}
+
+
+def final_by_seed(history, field: str) -> dict:
+    """``{seed: final value of field}`` of a stacked run (a diverged copy raises: it has no final value)."""
+    table = results.labelled(history, field)
+    if table["diverged"].any():
+        raise ValueError(f"Invalid history: seeds {table.loc[table['diverged'], 'seed'].tolist()} diverged")
+    return dict(zip(table["seed"].tolist(), table[field].tolist(), strict=True))
+
+
+def compare_to(runs: Mapping[str, object], reference: str, fields=("test_acc", "train_loss"),
+               confidence: float = 0.95) -> pd.DataFrame:
+    """Every optimizer of ``runs`` (label → stacked history, paired by seed) against ``reference``: per field
+    the mean over seeds and the paired difference (optimizer − reference) with its t-interval
+    (:func:`lib.stats.paired_difference`); indexed by ``optimizer``. Training losses are compared as
+    :math:`\\log_{10}` (their ratio), since they span orders of magnitude."""
+    rows = []
+    for label, history in runs.items():
+        row = {"optimizer": label}
+        for field in fields:
+            ours, theirs = final_by_seed(history, field), final_by_seed(runs[reference], field)
+            if "loss" in field:
+                ours = {s: math.log10(v) for s, v in ours.items()}
+                theirs = {s: math.log10(v) for s, v in theirs.items()}
+            row[f"{field}: mean"] = float(np.mean(list(ours.values())))
+            if label != reference:
+                d = stats.paired_difference(ours, theirs, confidence=confidence)
+                row[f"{field}: difference"], row[f"{field}: low"], row[f"{field}: high"] = d.mean, d.low, d.high
+                row["seeds"] = d.n
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("optimizer")
+
+
+def per_parameter_table(per_param: Mapping[str, Mapping], names: Mapping[str, str]) -> pd.DataFrame:
+    """Median and 10th/90th percentiles of the effective learning rates (:func:`optimizer_effective_lr`) of each
+    tensor (``names``: parameter name → readable name), indexed by (``optimizer``, ``tensor``)."""
+    rows = []
+    for label, eff in per_param.items():
+        for name, nice in names.items():
+            values = eff[name].flatten().numpy()
+            rows.append({"optimizer": label, "tensor": nice, "parameters": values.size,
+                         "median η/(σ+ε)": float(np.median(values)), "10th percentile": np.percentile(values, 10),
+                         "90th percentile": np.percentile(values, 90)})
+    return pd.DataFrame(rows).set_index(["optimizer", "tensor"])
+
+
+def pixel_learning_rates(w1_eff, X) -> pd.DataFrame:
+    """For the first layer's effective learning rates ``w1_eff`` (hidden units × pixels) and the training inputs
+    ``X``: one row per non-blank pixel (indexed by its ``pixel`` number) with the median over its weights
+    (geometric, through the median of the logs) and the skewness of the pixel's values."""
+    w1 = np.asarray(w1_eff, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    live = np.flatnonzero(X.std(axis=0) > 0)
+    return pd.DataFrame({"pixel": live, "median η/(σ+ε)": 10 ** np.median(np.log10(w1[:, live]), axis=0),
+                         "skewness": scipy.stats.skew(X[:, live], axis=0)}).set_index("pixel")
+
+
+def spike_table(runs: Mapping[str, tuple], surface: Surface, start, steps: int, eta0: float) -> tuple[pd.DataFrame,
+                                                                                                       dict]:
+    """Each run (label → (rule, η or schedule, hyperparameters)) on ``surface``; indexed by ``run``: the first
+    step in units of the nominal η ``eta0``, the :func:`step_spike`, where it happened, and the losses at the quiet
+    step, after it and at the end. Returns the table and label → trajectories."""
+    rows, trajs = [], {}
+    for label, (rule, eta, hp) in runs.items():
+        traj = run(rule, surface, start, steps, eta=eta, **hp)
+        trajs[label] = traj
+        loss, spike = traj.loss[0], step_spike(traj.path[0])
+        rows.append({"run": label, "first step / η₀ (per coordinate)":
+                         float(np.abs(traj.path[0, 1] - traj.path[0, 0]).max() / eta0),
+                     "step spike": spike.ratio, "quiet step": spike.flat, "spike at step": spike.at,
+                     "loss at the quiet step": loss[spike.flat], "highest loss after it": loss[spike.flat:].max(),
+                     "final loss": loss[-1]})
+    return pd.DataFrame(rows).set_index("run"), trajs
+
+
+def effective_lr_frames(surfaces_: Mapping[str, tuple[Surface, np.ndarray]], steps: int) -> Callable:
+    """The frame function of the chapter's curve explorer: ``frame(surface, rule, alpha, eta)`` runs ``rule``
+    for ``steps`` steps on ``surfaces_[surface]`` (a surface and its start) and draws each coordinate's
+    effective learning rate (:func:`effective_learning_rates`), with η for reference."""
+
+    def frame(surface, rule, alpha, eta):
+        s, theta0 = surfaces_[surface]
+        hp = {} if rule == "adagrad" else {"alpha": alpha}
+        traj = run(rule, s, theta0, steps, eta=eta, **hp)
+        eff = effective_learning_rates(traj, s)[0]
+        t = np.arange(steps)
+        names = ("W", "b") if surface == "ravine" else ("x", "y")
+        items = [Line(t, eff[:, 0], color=plots.PALETTE[0], width=1.7, label=f"{names[0]} (θ₁)"),
+                 Line(t, eff[:, 1], color=plots.PALETTE[1], width=1.7, label=f"{names[1]} (θ₂)"),
+                 Line([0, steps], [eta, eta], color="#555555", style="--", width=1.0, label="η (gradient descent)")]
+        tail = eff[-20:]
+        seen = np.isfinite(tail).any(axis=0)  # a coordinate that converged exactly has no gradient to divide by
+        last = [f"{np.nanmean(tail[:, j]):.3g}" if seen[j] else "n/a (zero gradient)" for j in range(2)]
+        text = (f"mean over the last 20 steps: {names[0]} {last[0]}, {names[1]} {last[1]}; "
+                f"loss after {steps} steps {traj.loss[0, -1]:.2e}")
+        if rule == "adagrad":
+            text += " (α is not used by Adagrad)"
+        return Frame(items, text=[text])
+
+    return frame

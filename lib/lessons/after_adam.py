@@ -25,7 +25,7 @@ import torch
 
 import lib.optim
 from lib import rules
-from lib.lessons.adam import Contender
+from lib.arena import Contender
 
 __all__ = ["MEMORY_FORMULAS", "contenders", "memory_table", "muon_geometry", "schedule_free_vs_cosine",
            "state_bytes", "step_time_ratios"]

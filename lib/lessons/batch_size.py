@@ -48,32 +48,50 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
-import torch.nn.functional as F
 from scipy import sparse
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from lib import hessian as _hessian
 from lib import losses
+from lib import results as _results
+from lib import schedules as _schedules
 from lib import train as _train
 from lib.checks import invalid
+from lib.viz import Contour, Frame, Label, Line, Markers, View, plots
 
 __all__ = [
+    "SCALING_SETTINGS",
     "CostModel",
+    "Generalization",
     "GradientNoise",
+    "Scaling",
     "Slice",
     "Timing",
     "cost_model",
     "evaluate",
     "filter_normalized_direction",
     "flat_width",
+    "generalization",
     "gradient_noise",
     "interpolate",
+    "linear_scaling",
     "loss_along",
     "noise_variance",
+    "noisy_path_frame",
+    "noisy_path_view",
+    "parameter_norm",
     "per_example_gradients",
     "saved_activation_bytes",
+    "scaling_copy",
+    "solution_table",
     "time_per_update",
+    "top_eigenvalue",
+    "train_until",
+    "updates_per_epoch",
+    "warmup_updates",
 ]
 
 Params = Mapping[str, torch.Tensor]
@@ -82,9 +100,8 @@ DIRECTION_ALPHAS = tuple(np.linspace(-1.0, 1.0, 41).tolist())  # default α of l
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-# torch's cross-entropy, not lib.losses.cross_entropy: per_example_gradients differentiates it under vmap, and
-# lib.losses checks the class indices with data-dependent control flow, which vmap cannot trace
-_LOSSES: dict[str, Callable] = {"cross_entropy": F.cross_entropy, "mse": losses.regression_mse_loss}
+# lib.losses.cross_entropy works under torch.func.vmap/grad, which per_example_gradients uses
+_LOSSES: dict[str, Callable] = {"cross_entropy": losses.cross_entropy, "mse": losses.regression_mse_loss}
 
 
 def _loss_fn(loss: str | Callable) -> tuple[Callable, bool]:
@@ -583,3 +600,244 @@ def saved_activation_bytes(model: nn.Module, data, loss: str | Callable = "cross
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss_fn(model(X), y.long() if classify else y)
     return int(sum(seen.values()))
+
+
+# ------------------------------------------------------------------------------------ the chapter's experiments
+def updates_per_epoch(n: int, batch_size: int) -> int:
+    r""":math:`\lceil N/B\rceil`: the updates of one epoch over ``n`` examples in batches of ``batch_size``."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise invalid("n", n, "must be a positive integer")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise invalid("batch_size", batch_size, "must be a positive integer")
+    return -(-int(n) // min(int(batch_size), int(n)))
+
+
+def warmup_updates(n: int, batch_size: int, epochs: int = 2, minimum: int = 10) -> int:
+    r"""Length of the linear warmup of the linear-scaling experiment: ``epochs`` epochs, but at least ``minimum``
+    updates, :math:`\max(\text{epochs}\cdot\lceil N/B\rceil, \text{minimum})`.
+
+    References:
+        P. Goyal et al. (2017), Accurate, large minibatch SGD, arXiv:1706.02677, §2.2 (gradual warmup).
+    """
+    return max(int(epochs) * updates_per_epoch(n, batch_size), int(minimum))
+
+
+def top_eigenvalue(model: nn.Module, data, loss: str | Callable = "cross_entropy", tol: float = 1e-4) -> float:
+    r"""The largest eigenvalue :math:`\lambda_{\max}` of the Hessian of the loss of ``model`` on ``data`` = ``(X, y)``
+    (Lanczos on Hessian-vector products, :func:`lib.hessian.top_eigenvalues`)."""
+    loss_fn, classify = _loss_fn(loss)
+    X, y = _data(model, data)
+    target = y.long() if classify else y
+    eig = _hessian.top_eigenvalues(lambda: loss_fn(model(X), target), list(model.parameters()), k=1, tol=tol)
+    return float(eig.values[0])
+
+
+def parameter_norm(theta: nn.Module | Params) -> float:
+    r"""The Euclidean norm :math:`\lVert\theta\rVert` of all parameters together."""
+    return float(torch.sqrt(sum(p.double().pow(2).sum() for p in _params(theta).values())))
+
+
+def train_until(start: Callable[[], nn.Module], data, eta: float, target: float,
+                max_steps: int = 100) -> tuple[nn.Module, int]:
+    r"""Continue full-batch gradient descent from ``start()`` until the training loss first falls to ``target``.
+
+    A probe run of ``max_steps`` updates (evaluated after each) finds the first update count :math:`k` with
+    :math:`L \le` ``target``; a fresh ``start()`` is then trained for exactly :math:`k` updates and returned with
+    :math:`k` (``max_steps`` if the target was not reached). Used to compare solutions *at equal training loss*.
+    """
+    if max_steps < 1:
+        raise invalid("max_steps", max_steps, "must be >= 1")
+    probe = _train.train(start(), "gd", data, hparams={"eta": eta}, steps=max_steps, batch_size=None,
+                         eval_every=1, progress=False)
+    hit = np.flatnonzero(probe.train_loss <= target)
+    extra = int(probe.eval_step[hit[0]]) if hit.size else probe.steps
+    model = start()
+    if extra > 0:
+        _train.train(model, "gd", data, hparams={"eta": eta}, steps=extra, batch_size=None, progress=False)
+    return model, extra
+
+
+def solution_table(solutions: Mapping[tuple[str, int], nn.Module], train, test) -> pd.DataFrame:
+    r"""One row per solution ``(name, seed) -> model``: training and test loss, test accuracy, :math:`\lambda_{\max}`
+    of the training loss's Hessian (:func:`top_eigenvalue`) and :math:`\lVert\theta\rVert`."""
+    rows = []
+    for (name, seed), model in solutions.items():
+        train_loss, _ = evaluate(model, model, train)
+        test_loss, test_acc = evaluate(model, model, test)
+        rows.append({"solution": name, "seed": seed, "train loss": train_loss, "test loss": test_loss,
+                     "test acc.": test_acc, "λ_max": top_eigenvalue(model, train), "‖θ‖": parameter_norm(model)})
+    return pd.DataFrame(rows)
+
+
+class Generalization(NamedTuple):
+    """What :func:`generalization` measured.
+
+    Attributes:
+        grid: one row per tuning copy: ``batch_size``, ``eta``, ``seed``, ``val_acc``, ``val_loss``, ``train_loss``,
+            ``diverged`` (final values; validation = the "test" columns of the tuning data).
+        tuned: batch size -> the tuned learning rate.
+        runs: batch size -> the stacked run at the tuned learning rate over ``seeds``.
+        final: indexed by ``(batch_size, seed)``: ``eta``, ``updates``, ``train_loss``, ``train_acc``, ``test_acc``.
+    """
+
+    grid: pd.DataFrame
+    tuned: dict[int, float]
+    runs: dict[int, _train.StackedHistory]
+    final: pd.DataFrame
+
+
+def generalization(model_fn: Callable[[int], nn.Module], data, test, batch_sizes: Sequence[int],
+                   etas: Sequence[float], *, tune_seeds: Sequence[int], seeds: Sequence[int], epochs: int,
+                   eval_every: int = 2) -> Generalization:
+    r"""Tune :math:`\eta` per batch size on validation, then train many seeds at the tuned :math:`\eta`.
+
+    For each batch size, plain mini-batch SGD (``"gd"``) is trained for ``epochs`` epochs over the grid ``etas``
+    × ``tune_seeds`` (one :func:`lib.train.train_stacked` call); ``data`` is a :class:`lib.data.Dataset` whose
+    test columns are the *validation* set. The tuned :math:`\eta` has the highest mean final validation accuracy
+    (a diverged copy makes its :math:`\eta`'s mean NaN, ranked last), ties broken by the lower mean validation
+    loss. Then ``seeds`` copies are trained at the tuned :math:`\eta`, and the accuracy of each on the held-out
+    ``test`` = ``(X, y)`` is measured. Copies are selected by their labels (:mod:`lib.results`).
+    """
+    grid, tuned, runs, rows = [], {}, {}, []
+    arch = model_fn(0)
+    for b in batch_sizes:
+        h = _train.train_stacked(model_fn, [s for _ in etas for s in tune_seeds], "gd", data,
+                                 hparams={"eta": [e for e in etas for _ in tune_seeds]}, epochs=epochs,
+                                 batch_size=b, eval_every=eval_every, progress=False)
+        table = _results.labelled(h, "test_acc").rename(columns={"test_acc": "val_acc"})
+        table["val_loss"] = _results.labelled(h, "test_loss")["test_loss"]
+        table["train_loss"] = _results.labelled(h, "train_loss")["train_loss"]
+        table.insert(0, "batch_size", b)
+        grid.append(table.drop(columns="data_seed"))
+        means = table.groupby("eta")[["val_acc", "val_loss"]].agg(lambda s: s.to_numpy().mean())  # NaN stays NaN
+        ranked = means.assign(acc=means["val_acc"].fillna(-1.0), loss=means["val_loss"].fillna(np.inf))
+        tuned[b] = float(ranked.sort_values(["acc", "loss"], ascending=[False, True]).index[0])
+        run = _train.train_stacked(model_fn, list(seeds), "gd", data, hparams={"eta": [tuned[b]] * len(seeds)},
+                                   epochs=epochs, batch_size=b, eval_every=eval_every, progress=False)
+        runs[b] = run
+        for s in seeds:
+            (c,) = _results.copies(run, seed=s)
+            rows.append({"batch_size": b, "seed": s, "eta": tuned[b], "updates": run.loss.shape[1],
+                         "train_loss": run.train_loss[c, -1], "train_acc": run.train_acc[c, -1],
+                         "val_acc": run.test_acc[c, -1],
+                         "test_acc": evaluate(arch, {k: v[c] for k, v in run.params.items()}, test)[1]})
+    final = pd.DataFrame(rows).set_index(["batch_size", "seed"]).sort_index()
+    return Generalization(pd.concat(grid, ignore_index=True), tuned, runs, final)
+
+
+class Scaling(NamedTuple):
+    """What :func:`linear_scaling` measured: per batch size the stacked run and each copy's setting label
+    (``"η₀"``, ``"kη₀"``, ``"kη₀ + warmup"``), and a table with one row per copy (``batch_size``, ``setting``,
+    ``seed``, ``eta``, ``train_loss``, ``val_acc``, ``diverged``)."""
+
+    runs: dict[int, _train.StackedHistory]
+    setting: dict[int, np.ndarray]
+    table: pd.DataFrame
+
+
+SCALING_SETTINGS = ("η₀", "kη₀", "kη₀ + warmup")
+
+
+def linear_scaling(model_fn: Callable[[int], nn.Module], data, base_batch: int, base_eta: float,
+                   batch_sizes: Sequence[int], *, seeds: Sequence[int], epochs: int, warmup_epochs: int = 2,
+                   min_warmup: int = 10) -> Scaling:
+    r"""The linear scaling rule: at batch size :math:`B = k B_0`, train with :math:`\eta_0`, :math:`k\eta_0`, and
+    :math:`k\eta_0` after a linear warmup of :func:`warmup_updates` updates (``lib.schedules.warmup``).
+
+    References:
+        P. Goyal et al. (2017), Accurate, large minibatch SGD: training ImageNet in 1 hour, arXiv:1706.02677.
+    """
+    n = len(data[0])
+    runs, setting, rows = {}, {}, []
+    for b in batch_sizes:
+        k = b / base_batch
+        schedules = {"η₀": _schedules.constant(base_eta), "kη₀": _schedules.constant(k * base_eta),
+                     "kη₀ + warmup": _schedules.warmup(_schedules.constant(k * base_eta),
+                                                        warmup_updates(n, b, warmup_epochs, min_warmup))}
+        labels = np.repeat(list(schedules), len(seeds))
+        h = _train.train_stacked(model_fn, [s for _ in schedules for s in seeds], "gd", data,
+                                 schedule=[schedules[name] for name in labels], schedule_unit="step",
+                                 epochs=epochs, batch_size=b, progress=False)
+        runs[b], setting[b] = h, labels
+        for c, (name, seed) in enumerate(zip(labels, h.seeds, strict=True)):
+            rows.append({"batch_size": b, "setting": name, "seed": int(seed),
+                         "eta": base_eta if name == "η₀" else k * base_eta,
+                         "train_loss": h.train_loss[c, -1], "val_acc": h.test_acc[c, -1],
+                         "diverged": bool(h.diverged[c])})
+    return Scaling(runs, setting, pd.DataFrame(rows))
+
+
+def scaling_copy(scaling: Scaling, batch_size: int, setting: str, seed: int) -> int:
+    """The copy of ``scaling.runs[batch_size]`` with this setting label and seed."""
+    h, labels = scaling.runs[batch_size], scaling.setting[batch_size]
+    found = np.flatnonzero((labels == setting) & (h.seeds == seed))
+    if found.size != 1:
+        raise invalid("selection", (batch_size, setting, seed), f"expected one copy, found {found.size}")
+    return int(found[0])
+
+
+# ------------------------------------------------------------------------------------ the noisy-path explorer
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def noisy_path_view(problem, theta_start, w_range, b_range, zoom_w, zoom_b) -> View:
+    """The fixed layer of the noisy-path explorer: loss contours over the whole plane ("path") and around
+    :math:`\\theta^\\star` ("zoom"), the start and the least-squares solution."""
+    ws, bs = np.linspace(*w_range, 121), np.linspace(*b_range, 121)
+    z = problem.loss(np.stack(np.meshgrid(ws, bs), axis=-1))
+    zw, zb = np.linspace(*zoom_w, 81), np.linspace(*zoom_b, 81)
+    zz = problem.loss(np.stack(np.meshgrid(zw, zb), axis=-1))
+    star = dict(color="black", marker="*", size=13, edgecolor="white")
+    w_star, b_star = problem.theta_star
+    return View([Contour(ws, bs, z, plots.contour_levels(z, 16), panel="path"),
+                 Contour(zw, zb, zz, plots.contour_levels(zz, 10), panel="zoom"),
+                 Markers([theta_start[0]], [theta_start[1]], color="black", size=7, edgecolor="white",
+                         label="start", panel="path"),
+                 Markers([w_star], [b_star], label="least-squares solution θ*", panel="path", **star),
+                 Markers([w_star], [b_star], panel="zoom", **star)])
+
+
+def noisy_path_frame(problem, path, batch: int, eta: float, zoom_w, zoom_b) -> Frame:
+    """One frame of the noisy-path explorer for the :func:`lib.trajectories.minibatch_path` result ``path``.
+
+    The end point is drawn in the zoom panel only where it lies inside the zoom window; a run that has not
+    arrived is said so in that panel (with its distance from :math:`\\theta^\\star`) instead of being pinned to
+    the panel's corner. A diverged run is drawn up to its last iterate and reported with the update at which it
+    diverged.
+    """
+    per_epoch = updates_per_epoch(len(problem.y), batch)
+    gap = path.loss - problem.loss_star
+    color = plots.PALETTE[0]
+    if path.diverged_at >= 0:  # stopped by minibatch_path: theta[stop - 1] is the last iterate inside the box
+        stop = path.diverged_at
+        items = [Line(path.theta[:stop, 0], path.theta[:stop, 1], color=color, width=1.0, panel="path"),
+                 Line(path.epoch[:stop], gap[:stop], color=color, width=1.2, panel="loss"),
+                 Markers(path.theta[stop - 1:stop, 0], path.theta[stop - 1:stop, 1], color=plots.DIVERGED,
+                         marker="X", size=9, clamp=True, label="diverged", panel="path")]
+        return Frame(items, [f"B = {batch}, η = {eta:g}: diverged at update {stop} (epoch {stop / per_epoch:.1f}); "
+                             f"η is above the stability limit of the single-example steps"])
+    last = path.theta[-per_epoch:]  # the iterates of the last epoch
+    tail = path.theta[-3 * per_epoch - 1:]  # the last three epochs, for the zoomed view
+    end = path.theta[-1]
+    inside = zoom_w[0] <= end[0] <= zoom_w[1] and zoom_b[0] <= end[1] <= zoom_b[1]
+    end_style = dict(color=plots.PALETTE[3], marker="D", size=7, edgecolor="white", label="end")
+    items = [
+        Line(path.theta[:, 0], path.theta[:, 1], color=color, width=0.9 if batch < 8 else 1.4, alpha=0.8,
+             label=f"path ({_plural(len(path.theta) - 1, 'update')})", panel="path"),
+        Markers([end[0]], [end[1]], panel="path" if not inside else "zoom", **end_style),
+        Line(path.epoch, np.maximum(gap, 1e-12), color=color, width=1.1, panel="loss"),
+    ]
+    distance = float(np.linalg.norm(end - problem.theta_star))
+    if inside:
+        items += [Line(tail[:, 0], tail[:, 1], color=color, width=0.8, alpha=0.6, label="path, last 3 epochs",
+                       panel="zoom"),
+                  Markers(last[:, 0], last[:, 1], color=plots.PALETTE[1], size=4, label="iterates of the last epoch",
+                          panel="zoom")]
+    else:
+        items.append(Label(0.5, 0.08, f"not arrived: the end (◆, left) is {distance:.2f} from θ*", coords="axes",
+                           ha="center", va="bottom", size=8.5, panel="zoom"))
+    spread = float(np.sqrt(np.mean(np.sum((last - problem.theta_star) ** 2, axis=1))))
+    return Frame(items, [f"B = {batch} ({_plural(per_epoch, 'update')} per epoch), η = {eta:g}: L − L* at the end "
+                         f"{gap[-1]:.2e}, mean over the last epoch {gap[-per_epoch:].mean():.2e}; "
+                         f"RMS distance of the last epoch's iterates from θ*: {spread:.3f}"])

@@ -43,14 +43,15 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from lib import data as _data
 from lib import hessian as _hessian
+from lib import losses as _losses
 from lib import models as _models
 from lib import rules as _rules
 from lib import train as _train
@@ -74,6 +75,7 @@ __all__ = [
     "minimize_grad_norm",
     "network_escape",
     "perturbed_gd",
+    "plot_end_points",
     "survey",
 ]
 
@@ -341,9 +343,9 @@ class NetworkLoss:
         """:math:`L(\\theta)`, a differentiable scalar tensor."""
         out = functional_call(self._base, self.unflatten(theta), (self.X,))
         if self.loss == "cross_entropy":
-            data_loss = F.cross_entropy(out, self.y)
+            data_loss = _losses.cross_entropy(out, self.y)
         else:
-            data_loss = F.mse_loss(out.reshape(self.y.shape), self.y.to(out.dtype))
+            data_loss = _losses.mse_loss(out.reshape(self.y.shape), self.y.to(out.dtype))
         return data_loss + 0.5 * self.weight_decay * (theta * theta).sum()
 
     def value_and_grad(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -618,3 +620,67 @@ def network_escape(
     if it.diverged_at >= 0:  # stopped there (lib.iterate): no loss afterwards
         losses[it.diverged_at:] = [math.nan] * (len(losses) - it.diverged_at)
     return np.array(losses)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def plot_end_points(points: Sequence[EndPoint], styles: dict[str, tuple[str, str]], n_params: int):
+    r"""The survey's figure: each end point's training loss against its minimum ratio (left, with a zoom on the
+    low-loss points) and the gradient norm :math:`\lVert g\rVert` over the gradient-norm phase (right).
+
+    ``styles`` maps each kind (``"local minimum"``, ``"saddle point"``, ``"not critical"``, ...) to a
+    ``(marker, color)`` pair; every kind in ``points`` must have one. Returns the figure (the caller shows it).
+
+    References:
+        Y. Dauphin et al. (2014), Identifying and attacking the saddle point problem in high-dimensional
+        non-convex optimization, NeurIPS (the loss-against-index figure).
+    """
+    if not points:
+        raise ValueError("Invalid points: expected at least one end point of survey()")
+    missing = sorted({p.kind for p in points} - set(styles))
+    if missing:
+        raise ValueError(f"Invalid styles: no (marker, color) for the kinds {missing}")
+    kinds = [p.kind for p in points]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.1), gridspec_kw={"width_ratios": (1.1, 1)})
+    for kind, (marker, color) in styles.items():
+        pts = [p for p in points if p.kind == kind]
+        if pts:
+            name = kind if kind != "not critical" else "no critical point reached"
+            ax.scatter([p.minimum_ratio for p in pts], [p.loss for p in pts], marker=marker,
+                       s=150 if marker == "*" else 55, color=color, edgecolor="black" if marker == "*" else "white",
+                       linewidth=0.6, zorder=4 if marker == "*" else 3, label=f"{name} ({len(pts)})")
+    ax.axvspan(0.5, 0.6, color="0.85", zorder=0, label="course's figure: ratio ≈ 0.5–0.6")
+    # the low-loss end points crowd near ratio 1: a magnified inset keeps the minima visible
+    low = [p for p in points if p.loss < 0.8]
+    if low:
+        zoom = ax.inset_axes([0.42, 0.38, 0.36, 0.42])
+        for p in low:
+            marker, color = styles[p.kind]
+            zoom.scatter(p.minimum_ratio, p.loss, marker=marker, s=110 if marker == "*" else 40, color=color,
+                         edgecolor="black" if marker == "*" else "white", linewidth=0.6,
+                         zorder=4 if marker == "*" else 3)
+        zoom.set_xlim(min(p.minimum_ratio for p in low) - 0.002, 1.002)
+        zoom.tick_params(labelsize=7)
+        zoom.set_title("zoom: loss < 0.8", fontsize=7.5)
+        zoom.grid(True, alpha=0.3)
+        ax.indicate_inset_zoom(zoom, edgecolor="0.4")
+    ax.set(xlabel="minimum ratio (share of positive Hessian eigenvalues)", ylabel="training loss at the end point",
+           title=f"{len(points)} end points, {n_params}-parameter digits MLP")
+    ax.set_xlim(0.45, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    for p in points:
+        marker, color = styles[p.kind]
+        ax2.semilogy(np.arange(len(p.grad_norms)), p.grad_norms, color=color, lw=1.3, marker=".", ms=5)
+    for kind, (_marker, color) in styles.items():
+        if kind in kinds:
+            ax2.plot([], [], color=color, lw=1.3,
+                     label=kind if kind != "not critical" else "no critical point reached")
+    ax2.axhline(1e-9, color="0.4", lw=0.9, ls=":", label="tolerance 10⁻⁹")
+    ax2.set(xlabel="Levenberg–Marquardt iteration (one dense Hessian each)", ylabel="gradient norm ‖g‖",
+            title="The squared-gradient-norm phase")
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.legend(fontsize=7.5, loc="lower left")
+    fig.tight_layout()
+    return fig

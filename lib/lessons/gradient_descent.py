@@ -31,7 +31,7 @@ import numpy as np
 from lib import convergence
 from lib.surfaces import Surface
 
-__all__ = ["curvatures", "nearest_critical_point", "stability_limit_at"]
+__all__ = ["curvatures", "nearest_critical_point", "regime_names", "stability_limit_at"]
 
 
 def curvatures(surface: Surface, xy) -> np.ndarray:
@@ -85,3 +85,40 @@ def nearest_critical_point(surface: Surface, xy, tol: float = 1e-3) -> np.ndarra
     index = np.argmin(distance, axis=-1)
     index = np.where(np.take_along_axis(distance, index[..., None], axis=-1)[..., 0] <= tol, index, -1)
     return int(index) if index.ndim == 0 else index
+
+
+def regime_names(path, diverged_at, steps_to_converge) -> list[str]:
+    r"""Name the regime of each 1-D gradient-descent run from what it did, not from its learning rate.
+
+    ``path`` has shape ``(R, T)`` (the iterates :math:`\theta_t - \theta^\star` of ``R`` runs),
+    ``diverged_at`` and ``steps_to_converge`` shape ``(R,)`` (``-1``: never). A run that diverged is "far too
+    large: diverges"; one whose iterate changes sign (it jumps over the minimum) is "too large: oscillates";
+    among the others, the one that converged in the fewest steps is "best: lands in one step" when that is one
+    step (:math:`\eta = 1/\lambda` on a parabola) and "fastest of these" otherwise; the rest are "too small".
+
+    References:
+        Nocedal & Wright (2006), §3.3 (the factor :math:`1-\eta\lambda` per step).
+    """
+    path = np.asarray(path, dtype=np.float64)
+    diverged_at = np.asarray(diverged_at)
+    steps = np.asarray(steps_to_converge)
+    if path.ndim != 2 or diverged_at.shape != (len(path),) or steps.shape != (len(path),):
+        raise ValueError(
+            f"Invalid shapes: path {path.shape}, diverged_at {diverged_at.shape}, steps_to_converge {steps.shape} "
+            "(expected (R, T), (R,), (R,))"
+        )
+    finite = np.where(np.isfinite(path), path, 0.0)
+    oscillates = np.any(finite[:, 1:] * finite[:, :-1] < 0, axis=1)
+    monotone = (diverged_at < 0) & ~oscillates & (steps >= 0)
+    fastest = steps[monotone].min() if monotone.any() else -1
+    names = []
+    for k in range(len(path)):
+        if diverged_at[k] >= 0:
+            names.append("far too large: diverges")
+        elif oscillates[k]:
+            names.append("too large: oscillates")
+        elif monotone[k] and steps[k] == fastest:
+            names.append("best: lands in one step" if fastest == 1 else "fastest of these")
+        else:
+            names.append("too small")
+    return names

@@ -56,18 +56,45 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import torch
 from scipy.special import gammaln
 
+import lib.losses as _losses
+import lib.models as _models
+import lib.optim as _optim
+import lib.schedules as _schedules
+import lib.stats as _stats
+import lib.train as _train
 from lib.checks import check_int, check_positive
 from lib.data import LeastSquares
 from lib.iterate import iterate
+from lib.viz import Frame, Line, Markers, plots
 
 __all__ = [
     "SGDRuns",
+    "WarmupRuns",
+    "adaptive_factor_figure",
+    "against",
+    "decay_demo",
+    "first_step_table",
+    "floor_experiment",
+    "floor_explorer_data",
+    "floor_frame",
+    "real_figure",
+    "real_schedules",
+    "schedule_grid",
+    "torch_comparison",
+    "torch_pairs",
+    "warmup_experiment",
+    "warmup_figure",
+    "warmup_setting",
     "adaptive_factor",
     "chi2_factor_variance",
     "early_spike",
@@ -473,3 +500,376 @@ def early_spike(loss, window: int):
     with np.errstate(all="ignore"):
         ratio = np.max(np.where(np.isfinite(head), head, np.inf), axis=-1) / loss[..., 0]
     return float(ratio) if ratio.ndim == 0 else ratio
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the chapter's experiments (figures and tables of chapters/schedules.md)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _finish(fig, *axes) -> None:
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    plt.show()
+    plt.close(fig)
+
+
+def decay_demo(problem: LeastSquares, demo: dict, steps: int, batch_size: int, n_seeds: int, eta: float,
+               late: int) -> dict[str, float]:
+    """The first figure: SGD with each schedule of ``demo`` ({label: schedule}), ``n_seeds`` runs each, against the
+    exact expectation; returns the numbers the text quotes (excess losses averaged over seeds)."""
+    labels = list(demo)
+    runs = sgd(problem, [demo[k] for k in labels for _ in range(n_seeds)], steps, batch_size=batch_size,
+               seeds=[s for _ in labels for s in range(n_seeds)], every=10)
+    excess = {k: runs.excess[runs_of] for k, runs_of in zip(labels, np.split(np.arange(len(runs.excess)),
+                                                                           len(labels)), strict=True)}
+    pred = dict(zip(labels, expected_excess(problem, [demo[k] for k in labels], steps, batch_size), strict=True))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.9), gridspec_kw={"width_ratios": (1.5, 1)})
+    for i, label in enumerate(labels):
+        ax.plot(runs.step, excess[label][0], color=plots.PALETTE[i], lw=0.6, alpha=0.35)
+        ax.plot(runs.step, excess[label].mean(0), color=plots.PALETTE[i], lw=1.8,
+                label=f"{label}: mean of {n_seeds} runs")
+        ax.plot(np.arange(steps + 1), pred[label], color="black", lw=0.9, ls="--")
+        ax2.plot(np.arange(steps), demo[label](np.arange(steps)), color=plots.PALETTE[i], lw=1.8)
+    factors = np.array([1, 0.1, 0.01])
+    for k, floor in enumerate(stationary_excess(problem, eta * factors, batch_size)):
+        ax.axhline(floor, color="0.45", lw=0.9, ls=":", label=("stationary floor (exact) at η = "
+                   + ", ".join(f"{e:g}" for e in eta * factors)) if k == 0 else None)
+    ax.plot([], [], color="black", lw=0.9, ls="--", label="theory: exact expectation")
+    ax.set(yscale="log", xlabel="steps", ylabel="L(θ) − L*  (mean squared error)", ylim=(1e-4, 30),
+           title=f"SGD on noisy least squares, batch size {batch_size}")
+    ax.legend(fontsize=7.5, loc="upper right")
+    ax2.set(yscale="log", xlabel="steps", ylabel="learning rate η (per step)", title="The three schedules")
+    _finish(fig, ax, ax2)
+    const, manual, inverse = labels
+    plateau = float(np.mean(excess[const][:, runs.step >= late]))
+    return {"ls_start": float(pred[const][0]), "demo_floor_measured": plateau,
+            "demo_floor_exact": float(stationary_excess(problem, eta, batch_size)),
+            "demo_manual_end": float(excess[manual][:, -1].mean()),
+            "demo_inv_end": float(excess[inverse][:, -1].mean()),
+            "demo_manual_end_pred": float(pred[manual][-1]), "demo_inv_end_pred": float(pred[inverse][-1]),
+            "demo_gain": plateau / float(excess[inverse][:, -1].mean())}
+
+
+def floor_experiment(problem: LeastSquares, etas, batches, n_seeds: int, steps: int) -> pd.DataFrame:
+    """The noise-floor figure: SGD started at the minimizer, second-half mean of the excess loss for every
+    learning rate and batch size, against the exact stationary value and the first-order floor. Returns one row
+    per (batch size, η), indexed by both."""
+    etas = np.asarray(etas, dtype=float)
+    rows = []
+    fig, ax = plt.subplots(figsize=(7.6, 4.4))
+    fine = np.geomspace(etas[0], etas[-1], 60)
+    for k, b in enumerate(batches):
+        runs = sgd(problem, np.repeat(etas, n_seeds), steps, batch_size=b, seeds=np.tile(np.arange(n_seeds), len(etas)),
+                   theta0=problem.theta_star, every=10)
+        half = runs.excess[:, runs.step >= steps // 2].mean(axis=1).reshape(len(etas), n_seeds)
+        diverged = (runs.diverged_at >= 0).reshape(len(etas), n_seeds).any(axis=1)
+        for eta, values, div in zip(etas, half, diverged, strict=True):
+            rows.append({"batch size": b, "η": float(eta), "measured": np.nan if div else values.mean(),
+                         "exact": stationary_excess(problem, float(eta), b),
+                         "first order ητ/(4b)": noise_floor(problem, float(eta), b), "diverged": bool(div)})
+        exact_line = stationary_excess(problem, fine, b)
+        ax.plot(fine, np.where(np.isfinite(exact_line), exact_line, np.nan), color=plots.PALETTE[k], lw=1.6,
+                label=f"batch size b = {b}")
+        ax.plot(fine, noise_floor(problem, fine, b), color=plots.PALETTE[k], lw=1.0, ls="--")
+        ax.plot(etas[~diverged], half.mean(1)[~diverged], "o", color=plots.PALETTE[k], ms=6, mec="white")
+        if diverged.any():
+            ax.plot(etas[diverged], np.full(diverged.sum(), 3.0), "X", color=plots.DIVERGED, ms=9, mec="white")
+    ax.plot([], [], color="0.3", lw=1.6, label="exact stationary value")
+    ax.plot([], [], color="0.3", lw=1.0, ls="--", label="first order η tr Σ₁/(4b)")
+    ax.plot([], [], "o", color="0.3", ms=6, mec="white", label=f"measured (mean of {n_seeds} seeds)")
+    ax.plot([], [], "X", color=plots.DIVERGED, ms=9, mec="white", label="measured: diverged")
+    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="stationary L(θ) − L*",
+           title="The noise floor: measured against theory", ylim=(1e-4, 5))
+    ax.legend(fontsize=8, loc="upper left")
+    _finish(fig, ax)
+    return pd.DataFrame(rows).set_index(["batch size", "η"])
+
+
+def floor_explorer_data(problem: LeastSquares, etas, batches, steps: int, n_seeds: int, lam_min: float) -> dict:
+    """Runs for the noise-floor explorer: {(η, b, kind): (excess (n_seeds, K), diverged_at, exact expectation)},
+    kind "constant" or "inverse time" (η₀/(1 + t·η₀λ_min/2)), plus the record steps under "step"."""
+    data = {}
+    for b in batches:
+        cases = [(eta, kind) for eta in etas for kind in ("constant", "inverse time")]
+        scheds = [_schedules.constant(eta) if kind == "constant" else _schedules.inverse_time(eta, eta * lam_min / 2)
+                  for eta, kind in cases]
+        runs = sgd(problem, [s for s in scheds for _ in range(n_seeds)], steps, batch_size=b,
+                   seeds=[k for _ in scheds for k in range(n_seeds)], every=10)
+        pred = expected_excess(problem, scheds, steps, b)
+        groups = np.split(np.arange(len(runs.excess)), len(cases))
+        for (eta, kind), rows, p in zip(cases, groups, pred, strict=True):
+            data[(eta, b, kind)] = (runs.excess[rows], runs.diverged_at[rows], p)
+        data["step"] = runs.step
+    return data
+
+
+def floor_frame(problem: LeastSquares, data: dict, eta: float, batch: int, steps: int) -> Frame:
+    """One frame of the noise-floor explorer (constant rate against inverse-time decay at η₀ = ``eta``)."""
+    items, text = [], []
+    floor = noise_floor(problem, eta, batch)
+    step = data["step"]
+    items.append(Line([0, steps], [floor, floor], color="#737373", style=":", width=1.2,
+                      label="noise floor η tr Σ₁/(4b)"))
+    for k, (kind, name) in enumerate((("constant", "constant η"), ("inverse time", "inverse-time decay"))):
+        excess, div_at, pred = data[(eta, batch, kind)]
+        color = plots.PALETTE[k]
+        if (div_at >= 0).any():
+            first = int(div_at[div_at >= 0].min())
+            keep = step < first
+            items.append(Line(step[keep], excess[:, keep].mean(0), color=color, width=1.8, label=f"{name}: diverged"))
+            items.append(Markers([step[keep][-1]], [excess[:, keep].mean(0)[-1]], color=plots.DIVERGED, marker="X",
+                                 size=9, clamp=True, edgecolor="white", label="diverged (last point before)"))
+            text.append(f"{name}: {int((div_at >= 0).sum())} of {len(div_at)} runs diverged, the first at step {first}")
+            continue
+        items.append(Line(step, excess.mean(0), color=color, width=1.8, label=f"{name}: mean of runs"))
+        finite = np.isfinite(pred)
+        items.append(Line(np.arange(steps + 1)[finite], pred[finite], color=color, style="--", width=1.1,
+                          label=f"{name}: exact expectation"))
+        last = excess[:, step >= steps // 2].mean()
+        text.append(f"{name}: second-half mean {last:.2e}, at the end {excess[:, -1].mean():.2e} "
+                    f"(theory {pred[-1]:.2e})")
+    text.append(f"first-order floor for η = {eta:g}, b = {batch}: {floor:.2e}")
+    return Frame(items, text)
+
+
+def torch_pairs(lr0: float, T: int) -> dict:
+    """{name: (lib schedule, torch scheduler factory, torch name)} for every schedule torch has a scheduler for."""
+    lrs = torch.optim.lr_scheduler
+
+    def seq_warmup(o, n=5):
+        return lrs.SequentialLR(o, [lrs.LinearLR(o, start_factor=1 / n, total_iters=n - 1),
+                                    lrs.CosineAnnealingLR(o, T - n)], milestones=[n])
+
+    S = _schedules
+    return {
+        f"inverse_time({lr0:g}, 0.5)": (S.inverse_time(lr0, 0.5),
+                                        lambda o: lrs.LambdaLR(o, lambda t: 1 / (1 + 0.5 * t)),
+                                        "LambdaLR(1/(1 + 0.5 t))"),
+        f"exponential({lr0:g}, 0.95)": (S.exponential(lr0, 0.95), lambda o: lrs.ExponentialLR(o, 0.95),
+                                        "ExponentialLR"),
+        f"inverse_sqrt({lr0:g})": (S.inverse_sqrt(lr0), lambda o: lrs.LambdaLR(o, lambda t: 1 / math.sqrt(t + 1)),
+                                   "LambdaLR(1/√(t+1))"),
+        f"step({lr0:g}, 0.5, 10)": (S.step(lr0, 0.5, 10), lambda o: lrs.StepLR(o, 10, 0.5), "StepLR"),
+        f"manual_decay({lr0:g}, (30, 60, 80))": (S.manual_decay(lr0, (30, 60, 80)),
+                                                 lambda o: lrs.MultiStepLR(o, [30, 60, 80], 0.1), "MultiStepLR"),
+        f"cosine({lr0:g}, {T})": (S.cosine(lr0, T), lambda o: lrs.CosineAnnealingLR(o, T), "CosineAnnealingLR"),
+        f"warmup(cosine({lr0:g}, {T - 5}), 5)": (S.warmup(S.cosine(lr0, T - 5), 5), seq_warmup,
+                                                "SequentialLR(LinearLR, CosineAnnealingLR)"),
+        f"one_cycle({lr0:g}, {T})": (S.one_cycle(lr0, T), lambda o: lrs.OneCycleLR(o, lr0, total_steps=T),
+                                     "OneCycleLR"),
+    }
+
+
+def torch_comparison(lr0: float, T: int) -> pd.DataFrame:
+    """For each of :func:`torch_pairs`: the largest difference between the ``lib`` schedule and torch's scheduler,
+    and between the schedule and the rates an optimizer receives through :func:`lib.schedules.to_torch`."""
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR passes an epoch to step(), which torch reports as deprecated
+        for name, (s, make, torch_name) in torch_pairs(lr0, T).items():
+            ours = s(np.arange(T))
+            theirs = _schedules.torch_learning_rates(make, T, lr0)
+            via = _schedules.torch_learning_rates(lambda o, s=s: _schedules.to_torch(s, o), T, 1.0)
+            rows.append({"lib schedule": name, "torch scheduler": torch_name, "s(0) = lr0": bool(s(0) == s.lr0),
+                         "max |lib − torch|": float(np.max(np.abs(ours - theirs))),
+                         "max |lib − to_torch(lib)|": float(np.max(np.abs([s(t) for t in range(T)] - via)))})
+    return pd.DataFrame(rows).set_index("lib schedule")
+
+
+def first_step_table(data, sizes, etas, batch_size: int = 64, seed: int = 0) -> pd.DataFrame:
+    """One update of Adam and of SGD from ``mlp(sizes, "relu", seed)`` on one mini-batch: median and largest
+    :math:`|\\Delta\\theta|/\\eta`, and the full training loss before and after. Indexed by (optimizer, η)."""
+    rows = []
+    n = len(data.y_train)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:batch_size]
+    for eta in etas:
+        for name, make in (("Adam", _optim.Adam), ("SGD", _optim.SGD)):
+            net = _models.mlp(sizes, "relu", seed=seed)
+            with torch.no_grad():
+                loss0 = _losses.cross_entropy(net(data.X_train), data.y_train).item()
+            before = [p.detach().clone() for p in net.parameters()]
+            opt = make(net.parameters(), lr=eta)
+            _losses.cross_entropy(net(data.X_train[idx]), data.y_train[idx]).backward()
+            opt.step()
+            moved = torch.cat([(p.detach() - q).abs().flatten() for p, q in zip(net.parameters(), before, strict=True)])
+            with torch.no_grad():
+                loss1 = _losses.cross_entropy(net(data.X_train), data.y_train).item()
+            rows.append({"optimizer": name, "η": eta, "median |Δθ|/η": (moved.median() / eta).item(),
+                         "max |Δθ|/η": (moved.max() / eta).item(), "training loss before": loss0,
+                         "after one update": loss1})
+    return pd.DataFrame(rows).set_index(["optimizer", "η"])
+
+
+def adaptive_factor_figure(af: AdaptiveFactor, beta2: float, long_steps: int) -> None:
+    """The three panels of "The variance of the adaptive factor": quantiles of ψ_t σ, its variance against the χ²
+    model, and RAdam's rectifier against a linear warmup over 2/(1 − β₂) steps."""
+    rho = radam_rho(af.t, beta2)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
+    ax = axes[0]
+    ax.fill_between(af.t, af.quantiles[0], af.quantiles[-1], color=plots.PALETTE[0], alpha=0.25, lw=0,
+                    label="5 %–95 % of runs")
+    ax.plot(af.t, af.quantiles[1], color=plots.PALETTE[0], lw=1.6, label="median")
+    ax.axhline(1.0, color="0.4", lw=0.9, ls=":", label="1/σ (the limit)")
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="adaptive factor ψ · σ",
+           title=f"Adam's 1/√v̂, β₂ = {beta2}")
+    ax.legend(fontsize=7.5)
+    ax = axes[1]
+    ok = af.t >= 3
+    ax.plot(af.t[ok], af.variance[ok], color=plots.PALETTE[0], lw=1.2, label="sampled")
+    ax.plot(af.t[ok], chi2_factor_variance(rho[ok]), color="black", lw=1.2, ls="--", label="χ² model with ρ d.o.f.")
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="Var[ψ] · σ²", title="Its variance (infinite for t ≤ 2)")
+    ax.legend(fontsize=7.5)
+    ax = axes[2]
+    t_long = np.arange(1, long_steps + 1)
+    for i, b2 in enumerate((0.99, beta2)):
+        ax.plot(t_long, radam_rectifier(t_long, b2), color=plots.PALETTE[i + 2], lw=1.6, label=f"RAdam r, β₂ = {b2}")
+        ax.plot(t_long, np.minimum(1.0, t_long / (2 / (1 - b2))), color=plots.PALETTE[i + 2], lw=1.0, ls=":",
+                label=f"linear warmup over {2 / (1 - b2):.0f} steps")
+    ax.set(xscale="log", xlabel="step t", ylabel="factor on η", title="RAdam's rectifier: an automatic warmup")
+    ax.legend(fontsize=7)
+    _finish(fig, *axes)
+
+
+class WarmupRuns(NamedTuple):
+    """The warm-up experiment. ``final``: one row per (setting, seed) with the final training loss and test
+    accuracy; ``early``: {setting: (seeds, E) full training loss every 2 updates}; ``curves``: {setting: (seeds,
+    epochs + 1)} training loss per epoch; ``epoch``: the epochs of ``curves``; ``seconds``: wall-clock time."""
+
+    final: pd.DataFrame
+    early: dict
+    curves: dict
+    epoch: np.ndarray
+    seconds: float
+
+
+def warmup_setting(rule: str, eta: float, warm: int) -> str:
+    """The label of one setting of the warm-up experiment, e.g. ``"Adam, η = 0.1, warmup 21 updates"``."""
+    name = {"adam": "Adam", "radam": "RAdam"}[rule]
+    return f"{name}, η = {eta:g}, " + ("no warmup" if warm == 0 else f"warmup {warm} updates")
+
+
+def warmup_experiment(data, sizes, etas, seeds, early_seeds, *, epochs: int, batch_size: int, warm: int,
+                      early: int) -> WarmupRuns:
+    """Adam with a cosine decay, with and without ``warm`` updates of linear warmup, at each η of ``etas``, and
+    RAdam (no warmup) at the largest; ``seeds`` for the final results, ``early_seeds`` for the full training loss
+    every 2 updates during the first ``early`` updates. Copies of one seed share initialization and data order."""
+    updates = epochs * math.ceil(len(data.y_train) / batch_size)
+    cases = [("adam", eta, w) for eta in etas for w in (0, warm)] + [("radam", max(etas), 0)]
+
+    def model(seed):
+        return _models.mlp(sizes, "relu", seed=seed)
+
+    def schedule(eta, w):
+        return _schedules.cosine(eta, updates) if w == 0 else _schedules.warmup(_schedules.cosine(eta, updates - w), w)
+
+    rows, early_loss, curves, seconds = [], {}, {}, 0.0
+    for rule in ("adam", "radam"):
+        mine = [c for c in cases if c[0] == rule]
+        common = {"schedule_unit": "step", "batch_size": batch_size, "threads": 1}
+        full = _train.train_stacked(model, [s for _ in mine for s in seeds], rule, data, epochs=epochs,
+                                    schedule=[schedule(eta, w) for _, eta, w in mine for _ in seeds], **common)
+        first = _train.train_stacked(model, [s for _ in mine for s in early_seeds], rule, data, steps=early,
+                                     eval_every=2, **common,
+                                     schedule=[schedule(eta, w) for _, eta, w in mine for _ in early_seeds])
+        seconds += full.seconds + first.seconds
+        for case in mine:
+            label = warmup_setting(*case)
+            sel = [c for c, key in enumerate((c, s) for c in mine for s in seeds) if key[0] == case]
+            sel_early = [c for c, key in enumerate((c, s) for c in mine for s in early_seeds) if key[0] == case]
+            curves[label] = full.train_loss[sel]
+            early_loss[label] = first.train_loss[sel_early]
+            for c in sel:
+                rows.append({"setting": label, "seed": int(full.seeds[c]),
+                             "final train loss": float(full.train_loss[c, -1]),
+                             "test accuracy": float(full.test_acc[c, -1])})
+    return WarmupRuns(pd.DataFrame(rows).set_index(["setting", "seed"]), early_loss, curves, full.epoch, seconds)
+
+
+def warmup_figure(runs: WarmupRuns, shown, warm: int, eta: float) -> None:
+    """The first updates of the settings ``shown`` (every seed of ``runs.early``) and the whole runs at η = ``eta``."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.9))
+    for i, label in enumerate(shown):
+        curves = runs.early[label]
+        x = 2 * np.arange(curves.shape[1])
+        for j, row in enumerate(curves):
+            ax.plot(x, row, color=plots.PALETTE[i], lw=1.2, ls="--" if f"η = {eta:g}" not in label else "-",
+                    label=f"{label} ({len(curves)} seeds)" if j == 0 else None)
+        if f"η = {eta:g}" in label:
+            ax2.plot(runs.epoch, runs.curves[label].mean(0), color=plots.PALETTE[i], lw=1.6, marker="o", ms=3,
+                     label=f"mean of {len(runs.curves[label])} seeds")
+    ax.axvline(warm, color="0.5", lw=0.8, ls=":")
+    ax.set(yscale="log", xlabel="updates", ylabel="training loss (cross-entropy, full set)",
+           title="The first updates (dotted: end of the warmup)")
+    ax2.set(yscale="log", xlabel="epochs", ylabel="training loss (cross-entropy)", title=f"The whole run, η = {eta:g}")
+    ax.legend(fontsize=7)
+    _finish(fig, ax, ax2)
+
+
+def real_schedules(eta: float, updates: int, per_epoch: int) -> dict:
+    """Every schedule of the chapter at peak/initial rate ``eta`` for a run of ``updates`` updates (per update),
+    the decays set to end near η/10."""
+    S = _schedules
+    return {
+        "constant": S.constant(eta),
+        "inverse time": S.inverse_time(eta, 9.0 / updates),
+        "exponential": S.exponential(eta, 0.1 ** (1.0 / updates)),
+        "k/√t": S.inverse_sqrt(eta),
+        "staircase ×½ / 5 epochs": S.step(eta, 0.5, 5 * per_epoch),
+        "manual ÷10 at 50 %, 75 %": S.manual_decay(eta, (updates // 2, 3 * updates // 4)),
+        "cosine": S.cosine(eta, updates),
+        "warmup 2 epochs + cosine": S.warmup(S.cosine(eta, updates - 2 * per_epoch), 2 * per_epoch),
+        "one-cycle": S.one_cycle(eta, updates),
+    }
+
+
+def schedule_grid(data, sizes, cases, *, epochs: int, batch_size: int, beta: float = 0.9):
+    """Train ``mlp(sizes, seed)`` with SGD and momentum ``beta`` under every (schedule name, η₀, seed) of ``cases``
+    in one stacked run. Returns (one row per case with the final training loss, train and test accuracy and
+    divergence, indexed by schedule, η₀ and seed; the training loss per epoch as a DataFrame with the same index;
+    the stacked history)."""
+    per_epoch = math.ceil(len(data.y_train) / batch_size)
+    updates = epochs * per_epoch
+    hist = _train.train_stacked(lambda s: _models.mlp(sizes, seed=s), [seed for *_, seed in cases], "momentum", data,
+                                hparams={"mu": beta}, schedule=[real_schedules(eta, updates, per_epoch)[name]
+                                                                for name, eta, _ in cases],
+                                schedule_unit="step", epochs=epochs, batch_size=batch_size, threads=1)
+    index = pd.MultiIndex.from_tuples(cases, names=["schedule", "η₀", "seed"])
+    final = pd.DataFrame({"final train loss": np.where(hist.diverged, np.inf, hist.train_loss[:, -1]),
+                          "train accuracy": hist.train_acc[:, -1], "test accuracy": hist.test_acc[:, -1],
+                          "diverged": hist.diverged}, index=index)
+    curves = pd.DataFrame(hist.train_loss, index=index, columns=hist.epoch).sort_index()
+    return final, curves, hist
+
+
+def against(final: pd.DataFrame, reference: str, column: str) -> pd.DataFrame:
+    """Each schedule of ``final`` (indexed by schedule and seed) minus ``reference`` in ``column``, paired by seed:
+    mean difference and Student's t-interval (:func:`lib.stats.paired_difference`), one row per schedule."""
+    ref = final.loc[reference, column].to_dict()
+    rows = {}
+    for name in final.index.unique("schedule"):
+        if name == reference:
+            continue
+        iv = _stats.paired_difference(final.loc[name, column].to_dict(), ref)
+        rows[name] = {"difference": iv.mean, "low": iv.low, "high": iv.high, "seeds": iv.n}
+    return pd.DataFrame(rows).T.rename_axis("schedule")
+
+
+def real_figure(curves: pd.DataFrame, best: dict, updates: int, per_epoch: int) -> None:
+    """Mean training loss of each schedule at its best η₀ (``best``: {schedule: η₀}) and the rates it used."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.0))
+    for i, (name, eta) in enumerate(best.items()):
+        style = "--" if i >= len(plots.PALETTE) - 1 else "-"
+        color = plots.PALETTE[i % len(plots.PALETTE)]
+        mean = curves.loc[(name, eta)].mean(axis=0)
+        ax.plot(mean.index, mean.to_numpy(), color=color, lw=1.5, ls=style, label=f"{name} (η₀ = {eta:g})")
+        s = real_schedules(eta, updates, per_epoch)[name]
+        ax2.plot(np.arange(updates) / per_epoch, s(np.arange(updates)), color=color, lw=1.5, ls=style)
+    n = curves.index.get_level_values("seed").nunique()
+    ax.set(yscale="log", xlabel="epochs", ylabel="training loss (cross-entropy)",
+           title=f"Each schedule at its best η₀ (mean of {n} seeds)")
+    ax2.set(yscale="log", xlabel="epochs", ylabel="learning rate η (per update)", title="The learning rates used",
+            ylim=(1e-3, 5))
+    ax.legend(fontsize=7)
+    _finish(fig, ax, ax2)

@@ -121,3 +121,69 @@ def test_jupytext_is_the_default_viewer_of_md_files(lab):
     settings = lab.api("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
     viewers = settings["schema"]["properties"]["defaultViewers"]["default"]
     assert viewers.get("markdown") == "Jupytext Notebook", viewers
+
+
+# The cells of a chapter that is still running show "[*]:"; a cell that ran shows "[<n>]:".
+RAN = re.compile(r"^\[\d+\]:$")
+ERROR_OUTPUT = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error'], "
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+
+
+def _run_all_cells(page, lab: Lab, timeout_s: float) -> list[str]:
+    """Open the Run menu, run all cells, and wait until every code cell ran (or one failed); the prompts."""
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)').click()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        prompts = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        ran = [bool(RAN.match(p.strip())) for p in prompts]
+        failed = page.locator(ERROR_OUTPUT).all_inner_texts()
+        if (prompts and all(ran)) or any("Error" in text for text in failed) or time.monotonic() > deadline:
+            return prompts
+        time.sleep(2)
+
+
+def _kernel_idle(lab: Lab, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        kernels = lab.api("/api/kernels")
+        if kernels and all(k["execution_state"] == "idle" for k in kernels):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"no idle kernel after {timeout_s} s: {lab.api('/api/kernels')}")
+
+
+@pytest.mark.parametrize(("chapter", "progress_bars"), [("explorers", False)])
+def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, screenshot_dir, chapter, progress_bars):
+    log_start = len(lab.log.read_text(encoding="utf-8", errors="replace"))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        # the chapter's .md opens as a notebook: jupytext is the default viewer (the repository's .jupyter)
+        page.goto(f"{lab.url}/lab/tree/chapters/{chapter}.md?token={lab.token}")
+        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=180_000)
+        _kernel_idle(lab, timeout_s=180)
+        prompts = _run_all_cells(page, lab, timeout_s=600)
+        page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-ran.png"))
+        assert not page.locator(ERROR_OUTPUT).all_inner_texts(), page.locator(ERROR_OUTPUT).all_inner_texts()
+        assert prompts and all(RAN.match(p.strip()) for p in prompts), prompts
+        if progress_bars:
+            assert page.locator(".jp-NotebookPanel .widget-progress").count() > 0, "no tqdm progress bar"
+
+        image = page.locator(".jp-NotebookPanel .widget-image").first
+        image.scroll_into_view_if_needed()
+        before = image.get_attribute("src")
+        slider = page.locator(".jp-NotebookPanel .widget-slider [role=slider]").first
+        slider.scroll_into_view_if_needed()
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("([img, src]) => img.getAttribute('src') !== src", arg=[image.element_handle(), before],
+                               timeout=60_000)
+        page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-moved.png"))
+    finally:
+        context.close()
+    assert not page_errors, page_errors
+    assert not lab.log_errors(log_start), lab.log_errors(log_start)

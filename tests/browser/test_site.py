@@ -105,20 +105,7 @@ def test_launch_buttons_point_at_the_configured_repository(site_dir):
         assert soup(page_name).select('[aria-label="Launch Thebe"], .thebe-launch-button, [onclick*="initThebe"]')
 
 
-# Known defect, open: under MathJax 4 the schedules chapter shows 9 TeX errors (mjx-merror). Strict, so the test
-# fails as soon as it is fixed and this entry must go.
-KNOWN_TEX_ERRORS = {"chapters/schedules.html"}
-
-
-@pytest.mark.parametrize(
-    "page_name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="TeX errors under MathJax 4"))
-        if name in KNOWN_TEX_ERRORS
-        else name
-        for name in built_pages()
-    ],
-)
+@pytest.mark.parametrize("page_name", built_pages())
 def test_page_renders_offline_without_errors(page, site_url, screenshot_dir: Path, page_name):
     page.goto(site_url + page_name, wait_until="networkidle")
     expected_math = page.locator("div.math, span.math").count()
