@@ -7,19 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import arena, data, models, rules, surfaces, train
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    with train.num_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def digits64():
-    d = data.digits(dtype=torch.float64)
-    return data.Dataset(d.X_train[:200], d.y_train[:200], d.X_test[:80], d.y_test[:80])
+from lib import arena, models, rules, surfaces, train
 
 
 def tiny(seed):

@@ -7,27 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from lib import data, models, rules, train
+from lib import models, rules, train
 from lib.lessons import adam as lesson
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    with train.num_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def digits64():
-    d = data.digits(dtype=torch.float64)
-    return data.Dataset(d.X_train[:200], d.y_train[:200], d.X_test[:80], d.y_test[:80])
 
 
 def tiny(seed):
     return models.mlp([64, 6, 10], seed=seed, dtype=torch.float64)
-
-
-COMMON = {"epochs": 2, "batch_size": 50, "progress": False}
 
 
 # ------------------------------------------------------------------------------------------- Adam + L2

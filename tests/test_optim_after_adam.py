@@ -19,9 +19,7 @@ from lib import rules
 # Adafactor.
 STEPS = 300
 SHAPES = {"vector": [(4, 3), (5,)], "matrices": [(4, 3), (3, 6)], "stacked": [(4, 3), (2, 3, 5), (5,)]}
-PROBLEMS = {}
-for _seed, (_name, _shapes) in enumerate(SHAPES.items()):
-    PROBLEMS[_name] = noisy_quadratic(_shapes, STEPS, seed=1 + _seed)
+PROBLEMS = {name: noisy_quadratic(shapes, STEPS, seed=1 + i) for i, (name, shapes) in enumerate(SHAPES.items())}
 
 
 def make(cls, kwargs, problem="vector"):

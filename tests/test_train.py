@@ -14,7 +14,7 @@ FIELDS = ("loss", "lr", "eval_step", "epoch", "train_loss", "train_acc", "test_l
 
 @pytest.fixture(scope="module")
 def digits64():
-    # a stratified subset keeps every test fast: 300 training and 100 test examples
+    # overrides conftest's: a larger stratified subset, 300 training and 100 test examples, still fast
     d = data.digits(dtype=torch.float64)
     return data.Dataset(d.X_train[:300], d.y_train[:300], d.X_test[:100], d.y_test[:100])
 

@@ -129,7 +129,7 @@ ERROR_OUTPUT = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.e
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
 
-def _run_all_cells(page, lab: Lab, timeout_s: float) -> list[str]:
+def _run_all_cells(page, timeout_s: float) -> list[str]:
     """Open the Run menu, run all cells, and wait until every code cell ran (or one failed); the prompts."""
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
@@ -166,7 +166,7 @@ def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, scree
         page.goto(f"{lab.url}/lab/tree/chapters/{chapter}.md?token={lab.token}")
         page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=180_000)
         _kernel_idle(lab, timeout_s=180)
-        prompts = _run_all_cells(page, lab, timeout_s=600)
+        prompts = _run_all_cells(page, timeout_s=600)
         page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-ran.png"))
         assert not page.locator(ERROR_OUTPUT).all_inner_texts(), page.locator(ERROR_OUTPUT).all_inner_texts()
         assert prompts and all(RAN.match(p.strip()) for p in prompts), prompts

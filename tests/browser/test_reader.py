@@ -1,0 +1,184 @@
+"""Every built page as a reader sees it: on a phone (390 px) and a desktop (1280 px), in light and dark mode.
+
+For each page, width and colour scheme (the theme follows the operating system's, as a reader's browser would):
+
+- no page scrolls sideways; wide content (a display equation, a table) scrolls inside its own box, and that box
+  shows a cue (a shadow at the edge with more content). On a phone MathJax 4 breaks long display equations, so
+  the few that still scroll are listed in ``WIDE_EQUATIONS`` with the reason;
+- table cells never break a number inside (``9.73e-`` / ``03``);
+- axe-core (from npm, ``node_modules/axe-core``; injected into the page by the test, not shipped with the site)
+  reports no serious or critical violation of the WCAG 2 A/AA rules (contrast included, so dark mode is checked);
+- at 1280 px, no figure's text renders smaller than the page's caption text (``test_figure_text``);
+- a screenshot lands in ``_build/gallery/<width>-<scheme>/`` so that the next person can look at the pages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
+GALLERY = HTML.parent / "gallery"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SKIPPED_PAGES = {"genindex.html", "search.html", "index.html"}
+VIEWPORTS = {"phone": (390, 844), "desktop": (1280, 900)}
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+# Display equations allowed to be wider than a 390-px column (they scroll in their box, with the cue), by page and
+# the start of their TeX source, with the reason MathJax cannot break them there.
+# The source is compared with its white space collapsed. MathJax 4 breaks a display equation only at a top-level
+# operator of one row; it does not break inside an alignment (``aligned``, ``pmatrix``) nor inside a \left...\right
+# group, so these scroll in their box, with the cue, on a phone (rewriting them is the chapters' business).
+WIDE_EQUATIONS: dict[str, dict[str, str]] = {
+    "chapters/adaptive.html": {
+        r"\left(\sigma^t\right)^2 = \alpha^t": "MathJax 4 leaves the unrolled sum whole (to split in the chapter)",
+    },
+    "chapters/critical_points.html": {
+        r"\begin{split} \begin{aligned} \mH(0, 0) &=": "aligned rows of 2x2 matrices: an alignment is not broken",
+    },
+    "chapters/initialization.html": {
+        r"\begin{split} \begin{aligned} \text{Xavier/Glorot:}": "an aligned table of the three rules, not broken",
+    },
+}
+
+def built_pages() -> list[str]:
+    if not HTML.is_dir():
+        return []
+    return sorted(
+        path.relative_to(HTML).as_posix()
+        for path in HTML.rglob("*.html")
+        if not path.relative_to(HTML).parts[0].startswith("_") and path.name not in SKIPPED_PAGES
+    )
+
+
+PAGES = built_pages()
+
+SETTLE = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  await document.fonts.ready;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+}"""
+
+# What sticks out of the viewport without an ancestor that clips or scrolls it.
+SIDEWAYS = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  if (document.scrollingElement.scrollWidth <= width + 1) return out;
+  for (const el of document.querySelectorAll('.bd-page-width *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= width + 1) continue;
+    let clipped = false;
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.overflowX !== 'visible' || s.position === 'fixed') { clipped = true; break; }
+    }
+    if (!clipped) out.push(`${el.tagName.toLowerCase()}.${el.className} (right edge ${Math.round(r.right)} px)`);
+    if (out.length > 8) break;
+  }
+  return out.length ? out : [`the page is ${document.scrollingElement.scrollWidth} px wide`];
+}"""
+
+# Display equations wider than their column: their TeX, whether their box scrolls and shows the cue.
+WIDE_MATH = """() => {
+  const out = [];
+  for (const box of document.querySelectorAll('div.math')) {  // 5 px below: a glyph's overhang
+    const wide = [box, ...box.querySelectorAll('mjx-container')].some(e => e.scrollWidth > e.clientWidth + 5);
+    if (!wide) continue;
+    const s = getComputedStyle(box);
+    const item = window.MathJax && MathJax.startup.document.getMathItemsWithin(box)[0];
+    out.push({tex: item ? item.math.trim() : box.textContent.trim(), scrolls: ['auto', 'scroll'].includes(s.overflowX),
+              cue: s.backgroundImage.includes('gradient')});
+  }
+  return out;
+}"""
+
+# Table cells whose numbers are split over two lines, and tables wider than a box that does not scroll.
+TABLES = """() => {
+  const broken = [], cut = [];
+  for (const cell of document.querySelectorAll('.bd-article td, .bd-article th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/[-+\u2212]?\\d[\\d.,]*(?:e[-+\u2212]?\\d+)?%?/gi)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  for (const table of document.querySelectorAll('.bd-article table')) {
+    const box = table.parentElement;
+    if (table.getBoundingClientRect().width <= box.clientWidth + 1) continue;
+    const s = getComputedStyle(box);
+    if (!['auto', 'scroll'].includes(s.overflowX) || !s.backgroundImage.includes('gradient'))
+      cut.push(table.textContent.trim().slice(0, 60));
+  }
+  return {broken, cut};
+}"""
+
+
+def _open(open_page, site_url, page_name: str, viewport: str, scheme: str):
+    width, height = VIEWPORTS[viewport]
+    page = open_page(width, height, scheme)
+    page.set_default_timeout(120_000)  # MathJax on the longest page, on a busy two-core machine
+    page.goto(site_url + page_name, wait_until="networkidle")
+    page.evaluate(SETTLE)
+    page.wait_for_function("() => ['light', 'dark'].includes(document.documentElement.dataset.theme)")
+    theme = page.evaluate("() => document.documentElement.dataset.theme")
+    assert theme == scheme, f"{page_name}: the theme shows {theme!r} for a {scheme} operating system"
+    return page
+
+
+def _axe(page) -> list[str]:
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` (make book does).")
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async tags => (await axe.run({exclude: [['.lx-bg'], ['.lx-fg']]},"
+        " {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']}))"
+        ".violations.filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => ({id: v.id, help: v.help, nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' + "
+        "(n.failureSummary || '').split('\\n').slice(1, 2).join(''))}))",
+        AXE_TAGS,
+    )
+    return [f"{v['id']} ({v['help']}):\n    " + "\n    ".join(v["nodes"]) for v in result]
+
+
+def _gallery(page, page_name: str, viewport: str, scheme: str) -> None:
+    folder = GALLERY / f"{VIEWPORTS[viewport][0]}-{scheme}"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / (page_name.replace("/", "__")[: -len(".html")] + ".png")), full_page=True)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+@pytest.mark.parametrize("page_name", PAGES)
+def test_page_reads_well(open_page, site_url, page_name, viewport, scheme):
+    page = _open(open_page, site_url, page_name, viewport, scheme)
+    problems = []
+    sideways = page.evaluate(SIDEWAYS)
+    if sideways:
+        problems.append("the page scrolls sideways: " + "; ".join(sideways))
+    allowed = WIDE_EQUATIONS.get(page_name, {})
+    for equation in page.evaluate(WIDE_MATH):
+        if not (equation["scrolls"] and equation["cue"]):
+            problems.append(f"a display equation is cut off (no scroll box with a cue): {equation['tex'][:80]}")
+        elif viewport == "phone" and not any(" ".join(equation["tex"].split()).startswith(start) for start in allowed):
+            problems.append(f"a display equation is wider than the column at 390 px (break it, or list it in "
+                            f"WIDE_EQUATIONS with the reason): {equation['tex'][:80]}")
+    tables = page.evaluate(TABLES)
+    if tables["broken"]:
+        problems.append(f"table cells break inside a word or number: {tables['broken'][:6]}")
+    if tables["cut"]:
+        problems.append(f"tables wider than the column without a scroll box with a cue: {tables['cut'][:3]}")
+    # axe-core once per page and mode (phone light, desktop dark): it takes seconds on a page with explorers.
+    if (viewport, scheme) in (("phone", "light"), ("desktop", "dark")):
+        violations = _axe(page)
+        if violations:
+            problems.append("axe-core: serious or critical WCAG 2 A/AA violations:\n  " + "\n  ".join(violations))
+    _gallery(page, page_name, viewport, scheme)
+    assert not problems, f"{page_name} at {VIEWPORTS[viewport][0]} px, {scheme}:\n" + "\n".join(problems)
