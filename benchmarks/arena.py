@@ -28,8 +28,8 @@ from lib import arena, train
 
 CONTENDERS = [
     arena.Contender("GD", "gd"),
-    arena.Contender("Momentum", "momentum", {"mu": 0.9}),
-    arena.Contender("Nesterov", "nesterov", {"mu": 0.9}),
+    arena.Contender("Momentum", "momentum", {"beta": 0.9}),
+    arena.Contender("Nesterov", "nesterov", {"beta": 0.9}),
     arena.Contender("Adagrad", "adagrad"),
     arena.Contender("RMSProp", "rmsprop"),
     arena.Contender("Adam", "adam"),

@@ -143,11 +143,11 @@ class SGD(_RuleOptimizer):
     r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum, as ``torch.optim.SGD``.
 
     .. math::
-        b^1 = g^1, \quad b^t = \mu b^{t-1} + (1-\tau) g^t, \qquad
-        \theta^{t+1} = \theta^t - \eta\, (g^t + \mu b^t \text{ if Nesterov else } b^t)
+        b^1 = g^1, \quad b^t = \beta b^{t-1} + (1-\tau) g^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\, (g^t + \beta b^t \text{ if Nesterov else } b^t)
 
     and :math:`\theta^{t+1} = \theta^t - \eta g^t` without momentum (:func:`lib.rules.momentum_update`,
-    :func:`lib.rules.gd_update`). ``momentum`` is :math:`\mu`, ``dampening`` :math:`\tau`.
+    :func:`lib.rules.gd_update`). ``momentum`` is :math:`\beta`, ``dampening`` :math:`\tau`.
 
     References:
         B. T. Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
@@ -195,7 +195,7 @@ class SGD(_RuleOptimizer):
     def _rule(self, group):
         if group["momentum"] == 0:
             return rules.gd_init, rules.gd_update, rules.GDState, {}
-        hparams = {"mu": group["momentum"], "dampening": group["dampening"], "nesterov": group["nesterov"]}
+        hparams = {"beta": group["momentum"], "dampening": group["dampening"], "nesterov": group["nesterov"]}
         return rules.momentum_init, rules.momentum_update, rules.MomentumState, hparams
 
 
@@ -268,7 +268,7 @@ class RMSprop(_RuleOptimizer):
         \sigma^t = \sqrt{v^t \,(-\, (\bar g^t)^2 \text{ if centered})} + \epsilon, \qquad
         \theta^{t+1} = \theta^t - \eta\, g^t / \sigma^t
 
-    with, for ``momentum`` :math:`\mu > 0`, :math:`b^t = \mu b^{t-1} + g^t/\sigma^t` and
+    with, for ``momentum`` :math:`\beta > 0`, :math:`b^t = \beta b^{t-1} + g^t/\sigma^t` and
     :math:`\theta^{t+1} = \theta^t - \eta\, b^t`.
 
     References:
@@ -709,9 +709,9 @@ class Muon(_RuleOptimizer):
     r"""Muon for 2-D parameters, as ``torch.optim.Muon`` (:func:`lib.rules.muon_update`).
 
     .. math::
-        B^t = \mu B^{t-1} + (1-\mu) G^t, \qquad
+        B^t = \beta B^{t-1} + (1-\beta) G^t, \qquad
         \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, s(A,B)\,
-        \mathrm{NS}_k\bigl((1-\mu) G^t + \mu B^t \text{ if Nesterov else } B^t\bigr)
+        \mathrm{NS}_k\bigl((1-\beta) G^t + \beta B^t \text{ if Nesterov else } B^t\bigr)
 
     with the Newton–Schulz iteration :func:`lib.rules.newton_schulz` run in bfloat16, as torch runs it (so
     the two give the same numbers); :math:`s(A, B)` = :func:`lib.rules.muon_lr_scale`. Biases, embeddings and
@@ -769,7 +769,7 @@ class Muon(_RuleOptimizer):
         for p in group["params"]:
             if torch.is_complex(p):
                 raise RuntimeError("Muon does not support complex parameters")
-        hparams = {"mu": group["momentum"], "nesterov": group["nesterov"], "weight_decay": group["weight_decay"],
+        hparams = {"beta": group["momentum"], "nesterov": group["nesterov"], "weight_decay": group["weight_decay"],
                    "ns_coefficients": tuple(group["ns_coefficients"]), "ns_steps": group["ns_steps"],
                    "eps": group["eps"], "adjust_lr_fn": group["adjust_lr_fn"], "ns_dtype": torch.bfloat16}
         return rules.muon_init, rules.muon_update, rules.MuonState, hparams

@@ -11,7 +11,7 @@ The update is pure: nothing is mutated and nothing is hidden, the whole history 
 ``theta`` and ``g`` are numpy arrays of any shape (for example ``(starts, 2)``: many starts on a 2-D surface at
 once) or torch tensors (a network's parameters); ``eta`` is a float or an array that broadcasts against
 ``theta`` (one learning rate per stacked copy, e.g. shape ``(starts, 1)``), and so may the continuous
-hyperparameters (``mu``, ``beta1``, ...). Hyperparameters that choose a branch of the algorithm (``nesterov``,
+hyperparameters (``beta``, ``beta1``, ...). Hyperparameters that choose a branch of the algorithm (``nesterov``,
 ``centered``, ``amsgrad``, ``bias_correction``, and ``momentum`` of the torch RMSProp) must be Python scalars.
 
 The formulas use Python operators only; the few operations that need a library call go through the tiny
@@ -207,13 +207,13 @@ def momentum_init(theta) -> MomentumState:
     return MomentumState(0, zeros_like(theta))
 
 
-def momentum_update(g, state: MomentumState, theta, *, eta, mu=0.9, dampening=0.0, nesterov=False, inplace=False):
-    r"""Heavy-ball momentum as ``torch.optim.SGD`` computes it (momentum :math:`\mu`, dampening :math:`\tau`).
+def momentum_update(g, state: MomentumState, theta, *, eta, beta=0.9, dampening=0.0, nesterov=False, inplace=False):
+    r"""Heavy-ball momentum as ``torch.optim.SGD`` computes it (momentum :math:`\beta`, dampening :math:`\tau`).
 
     .. math::
-        b^1 = g^1, \qquad b^t = \mu\, b^{t-1} + (1-\tau)\, g^t \quad (t > 1), \\
+        b^1 = g^1, \qquad b^t = \beta\, b^{t-1} + (1-\tau)\, g^t \quad (t > 1), \\
         \theta^{t+1} = \theta^t - \eta\, d^t, \qquad
-        d^t = \begin{cases} g^t + \mu\, b^t & \text{Nesterov} \\ b^t & \text{otherwise.} \end{cases}
+        d^t = \begin{cases} g^t + \beta\, b^t & \text{Nesterov} \\ b^t & \text{otherwise.} \end{cases}
 
     The first step takes the gradient into the buffer without dampening, as torch does. The learning rate
     multiplies the whole buffer at each step, so changing :math:`\eta` rescales past gradients too; compare
@@ -225,23 +225,23 @@ def momentum_update(g, state: MomentumState, theta, *, eta, mu=0.9, dampening=0.
         deep learning", ICML 2013.
         PyTorch documentation, ``torch.optim.SGD``.
     """
-    # b starts at 0, so the undamped first step mu * 0 + 1 * g is torch's b = g
-    b = accumulate(state.b, g, mu, 1 - dampening if state.t > 0 else 1, inplace)
-    direction = accumulate(g, b, 1, mu) if nesterov else b  # g + mu * b, a new array
+    # b starts at 0, so the undamped first step beta * 0 + 1 * g is torch's b = g
+    b = accumulate(state.b, g, beta, 1 - dampening if state.t > 0 else 1, inplace)
+    direction = accumulate(g, b, 1, beta) if nesterov else b  # g + beta * b, a new array
     return apply_step(theta, direction, -eta, inplace=inplace), MomentumState(state.t + 1, b)
 
 
-def nesterov_update(g, state: MomentumState, theta, *, eta, mu=0.9, inplace=False):
+def nesterov_update(g, state: MomentumState, theta, *, eta, beta=0.9, inplace=False):
     r"""Nesterov momentum, in the form that needs the gradient at the current iterate only.
 
-    Nesterov's look-ahead method evaluates the gradient at :math:`\theta + \mu v`:
+    Nesterov's look-ahead method evaluates the gradient at :math:`\theta + \beta v`:
 
-    .. math:: v^{t+1} = \mu v^t - \eta \nabla L(\theta^t + \mu v^t), \qquad \theta^{t+1} = \theta^t + v^{t+1}.
+    .. math:: v^{t+1} = \beta v^t - \eta \nabla L(\theta^t + \beta v^t), \qquad \theta^{t+1} = \theta^t + v^{t+1}.
 
-    In the shifted variable :math:`\tilde\theta = \theta + \mu v` and with :math:`v = -\eta b` (constant
+    In the shifted variable :math:`\tilde\theta = \theta + \beta v` and with :math:`v = -\eta b` (constant
     :math:`\eta`) this becomes, with :math:`g^t = \nabla L(\tilde\theta^t)`,
 
-    .. math:: b^t = \mu b^{t-1} + g^t, \qquad \tilde\theta^{t+1} = \tilde\theta^t - \eta\,(g^t + \mu b^t),
+    .. math:: b^t = \beta b^{t-1} + g^t, \qquad \tilde\theta^{t+1} = \tilde\theta^t - \eta\,(g^t + \beta b^t),
 
     which is :func:`momentum_update` with ``nesterov=True`` and no dampening (``torch.optim.SGD(...,
     nesterov=True)``).
@@ -252,7 +252,7 @@ def nesterov_update(g, state: MomentumState, theta, *, eta, mu=0.9, inplace=Fals
         ICASSP 2013.
         I. Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML 2013.
     """
-    return momentum_update(g, state, theta, eta=eta, mu=mu, dampening=0.0, nesterov=True, inplace=inplace)
+    return momentum_update(g, state, theta, eta=eta, beta=beta, dampening=0.0, nesterov=True, inplace=inplace)
 
 
 class LeeMomentumState(NamedTuple):
@@ -270,7 +270,7 @@ def lee_momentum_update(g, state: LeeMomentumState, theta, *, eta, lam=0.9, inpl
 
     So :math:`m^t` is a weighted sum of all past gradient steps :math:`-\eta g^k`. With a constant
     :math:`\eta` it equals torch's heavy ball (:func:`momentum_update`) under :math:`m = -\eta b`,
-    :math:`\lambda = \mu`, :math:`\tau = 0`; when :math:`\eta` changes, the two differ: here each past
+    :math:`\lambda = \beta`, :math:`\tau = 0`; when :math:`\eta` changes, the two differ: here each past
     gradient keeps the learning rate it arrived with.
 
     References:
@@ -300,7 +300,7 @@ def ewma_momentum_update(g, state: EWMAMomentumState, theta, *, eta, beta=0.9, b
         \theta^{t+1} = \theta^t - \eta\, v^t\ (\text{or } \hat v^t).
 
     Without bias correction it equals torch's heavy ball (:func:`momentum_update`, :math:`\tau = 0`) under
-    :math:`v = (1-\beta)\, b`, :math:`\mu = \beta` and :math:`\eta_\text{Ng} = \eta / (1-\beta)`.
+    :math:`v = (1-\beta)\, b`, the same :math:`\beta` and :math:`\eta_\text{Ng} = \eta / (1-\beta)`.
 
     References:
         A. Ng, *Improving Deep Neural Networks*, deeplearning.ai course 2, week 2, "Gradient descent with
@@ -374,11 +374,11 @@ def rmsprop_update(
         \bar g^t = \alpha \bar g^{t-1} + (1-\alpha) g^t, \\
         \sigma^t = \sqrt{v^t} + \epsilon \quad\text{or, centered,}\quad
         \sigma^t = \sqrt{v^t - (\bar g^t)^2} + \epsilon, \\
-        b^t = \mu b^{t-1} + g^t / \sigma^t, \qquad
-        \theta^{t+1} = \theta^t - \eta\, b^t \quad (\mu > 0), \qquad
-        \theta^{t+1} = \theta^t - \eta\, g^t / \sigma^t \quad (\mu = 0),
+        b^t = \beta b^{t-1} + g^t / \sigma^t, \qquad
+        \theta^{t+1} = \theta^t - \eta\, b^t \quad (\beta > 0), \qquad
+        \theta^{t+1} = \theta^t - \eta\, g^t / \sigma^t \quad (\beta = 0),
 
-    all started at 0, with :math:`\mu` = ``momentum``. The centered variant divides by an estimate of the
+    all started at 0, with :math:`\beta` = ``momentum``. The centered variant divides by an estimate of the
     gradient's standard deviation instead of its root mean square.
 
     References:
@@ -675,7 +675,7 @@ RULES: dict[str, Rule] = {
             "Momentum (torch heavy ball)",
             momentum_init,
             momentum_update,
-            {"mu": 0.9, "dampening": 0.0, "nesterov": False},
+            {"beta": 0.9, "dampening": 0.0, "nesterov": False},
         ),
         Rule("lee_momentum", "Momentum (Hung-yi Lee)", lee_momentum_init, lee_momentum_update, {"lam": 0.9}),
         Rule(
@@ -685,7 +685,7 @@ RULES: dict[str, Rule] = {
             ewma_momentum_update,
             {"beta": 0.9, "bias_correction": False},
         ),
-        Rule("nesterov", "Nesterov momentum", momentum_init, nesterov_update, {"mu": 0.9}),
+        Rule("nesterov", "Nesterov momentum", momentum_init, nesterov_update, {"beta": 0.9}),
         Rule(
             "adagrad",
             "Adagrad",
@@ -1139,7 +1139,7 @@ def muon_update(
     theta,
     *,
     eta,
-    mu=0.95,
+    beta=0.95,
     nesterov=True,
     weight_decay=0.1,
     ns_coefficients=NS_COEFFICIENTS,
@@ -1152,8 +1152,8 @@ def muon_update(
     r"""Muon: momentum on a matrix, orthogonalized before it is applied, as ``torch.optim.Muon`` computes it.
 
     .. math::
-        B^t = \mu B^{t-1} + (1-\mu)\, G^t, \qquad
-        \tilde B^t = \begin{cases} (1-\mu)\, G^t + \mu B^t & \text{Nesterov} \\ B^t & \text{otherwise} \end{cases},
+        B^t = \beta B^{t-1} + (1-\beta)\, G^t, \qquad
+        \tilde B^t = \begin{cases} (1-\beta)\, G^t + \beta B^t & \text{Nesterov} \\ B^t & \text{otherwise} \end{cases},
         \qquad O^t = \mathrm{NS}_k(\tilde B^t) \approx U V^\top, \\
         \theta^{t+1} = \theta^t - \eta\lambda\theta^t - \eta\, s(A, B)\, O^t
 
@@ -1171,8 +1171,8 @@ def muon_update(
         J. Liu et al., "Muon is scalable for LLM training", arXiv:2502.16982, 2025 (``match_rms_adamw``).
         PyTorch documentation, ``torch.optim.Muon``.
     """
-    b = ewma(state.b, g, mu, inplace)
-    direction = lerp(g, b, mu) if nesterov else b
+    b = ewma(state.b, g, beta, inplace)
+    direction = lerp(g, b, beta) if nesterov else b
     orthogonalize = _newton_schulz_fused if inplace and _is_tensor(g) else newton_schulz
     O = _astype(orthogonalize(_astype(direction, ns_dtype), ns_steps, ns_coefficients, eps), g.dtype)  # noqa: E741
     scale = eta * muon_lr_scale(np.shape(theta), adjust_lr_fn)
@@ -1391,5 +1391,5 @@ RULES.update({rule.name: rule for rule in (
 ADAFACTOR = Rule("adafactor", "Adafactor", adafactor_init, adafactor_update,
                  {"beta2_decay": -0.8, "eps1": None, "eps2": 1e-3, "d": 1.0, "weight_decay": 0.0, "batch_dims": 0})
 MUON = Rule("muon", "Muon", muon_init, muon_update,
-            {"mu": 0.95, "nesterov": True, "weight_decay": 0.1, "ns_coefficients": NS_COEFFICIENTS, "ns_steps": 5,
+            {"beta": 0.95, "nesterov": True, "weight_decay": 0.1, "ns_coefficients": NS_COEFFICIENTS, "ns_steps": 5,
              "eps": 1e-7, "adjust_lr_fn": None, "ns_dtype": None})

@@ -108,7 +108,7 @@ def sweep(rule: str | Rule, surface: Surface, start, steps: int, *, eta, bound: 
           **hparams) -> Trajectories:
     r"""One run per hyperparameter value, all from the same ``start``, as one vectorized :func:`run`.
 
-    ``eta`` and any hyperparameter the rule uses elementwise (``mu``, ``beta1``, ``beta2``, ``alpha``, ...)
+    ``eta`` and any hyperparameter the rule uses elementwise (``beta``, ``beta1``, ``beta2``, ``alpha``, ...)
     may be 1-D sequences of one common length :math:`K` (or scalars); copy :math:`k` runs with the
     :math:`k`-th value of each, so ``path`` has shape ``(K, steps + 1, 2)``. For a grid over two
     hyperparameters pass the raveled ``np.meshgrid`` of their values. Hyperparameters that select a branch

@@ -21,7 +21,7 @@ COMMON = {"epochs": 2, "batch_size": 50, "progress": False}
 def test_combine_equals_each_rule_on_its_block_numpy():
     rng = np.random.default_rng(0)
     theta = rng.standard_normal((5, 3))
-    blocks = [("adam", {"beta1": 0.5}, 2), ("momentum", {"mu": 0.9}, 1), ("adagrad", {}, 2)]
+    blocks = [("adam", {"beta1": 0.5}, 2), ("momentum", {"beta": 0.9}, 1), ("adagrad", {}, 2)]
     rule = arena.combine(blocks)
     state = rule.init(theta)
     eta = np.array([0.1, 0.2, 0.3, 0.4, 0.5])[:, None]
@@ -51,7 +51,7 @@ def test_combine_passes_free_hyperparameters_to_the_blocks_that_have_them():
 def test_combined_stacked_run_equals_one_run_per_rule(digits64):
     seeds = [0, 1]
     etas = [0.05, 0.01]
-    blocks = [("momentum", {"mu": 0.9}), ("adam", {}), ("adamw", {"weight_decay": 0.1})]
+    blocks = [("momentum", {"beta": 0.9}), ("adam", {}), ("adamw", {"weight_decay": 0.1})]
     rule = arena.combine([(r, hp, 2) for r, hp in blocks])
     together = train.train_stacked(tiny, seeds * 3, rule, digits64, hparams={"eta": etas * 3}, **COMMON)
     for k, (r, hp) in enumerate(blocks):
@@ -62,7 +62,7 @@ def test_combined_stacked_run_equals_one_run_per_rule(digits64):
 
 @pytest.mark.parametrize("blocks, match", [
     ([], "need at least one"),
-    ([("adam", {"mu": 0.9}, 1)], "Invalid hparams"),
+    ([("adam", {"beta": 0.9}, 1)], "Invalid hparams"),
     ([("adam", {}, 0)], "Invalid number of copies"),
     ([("nope", {}, 1)], "Invalid rule"),
 ])
@@ -130,7 +130,7 @@ def test_grid_run_last_takes_the_median_of_the_last_evaluations(digits64):
 
 # ------------------------------------------------------------------------------------------------- arena
 CONTENDERS = [arena.Contender("GD", "gd"), arena.Contender("Adam", "adam"),
-              arena.Contender("Momentum", "momentum", {"mu": 0.9})]
+              arena.Contender("Momentum", "momentum", {"beta": 0.9})]
 
 
 def test_arena_together_equals_separate_and_selects_by_validation(digits64):
@@ -200,7 +200,7 @@ def test_arena_criterion_train_loss(digits64):
     ({"criterion": "test_acc"}, "Invalid criterion"),
     ({"etas": [0.1, 0.01]}, "Invalid etas"),
     ({"contenders": [("A", "gd"), ("A", "adam")]}, "distinct"),
-    ({"contenders": [("A", "gd", {"mu": 0.9})]}, "not hyperparameters"),
+    ({"contenders": [("A", "gd", {"beta": 0.9})]}, "not hyperparameters"),
     ({"hparams": {}}, "the arena sets it"),
 ])
 def test_arena_rejects(digits64, kwargs, match):

@@ -100,7 +100,7 @@ def test_minibatch_path_with_every_example_once_sums_to_one_full_step_for_small_
 
 def test_minibatch_path_runs_other_rules():
     problem = linear_regression_2d(n=16, seed=0)
-    path = trajectories.minibatch_path(problem, [0.0, 0.0], 4, eta=0.05, epochs=30, rule="momentum", mu=0.5)
+    path = trajectories.minibatch_path(problem, [0.0, 0.0], 4, eta=0.05, epochs=30, rule="momentum", beta=0.5)
     assert path.loss[-1] < 0.05 * path.loss[0]
 
 

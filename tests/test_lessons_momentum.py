@@ -46,7 +46,7 @@ def test_matrix_reproduces_the_rules(nesterov):
     lam, eta, beta, steps = np.array([1.0, 0.04]), 0.7, 0.8, 60
     surface = quadratic(kappa=25.0)
     name = "nesterov" if nesterov else "momentum"
-    path = trajectories.run(name, surface, (1.0, -2.0), steps, eta=eta, mu=beta).path[0]
+    path = trajectories.run(name, surface, (1.0, -2.0), steps, eta=eta, beta=beta).path[0]
     R = rates.momentum_matrix(lam, eta, beta, nesterov=nesterov)  # (2, 2, 2): one matrix per direction
     state = np.stack([np.array([1.0, -2.0]), np.zeros(2)], -1)  # (direction, (x, b))
     for t in range(steps):
@@ -132,7 +132,7 @@ def test_measured_rate_matches_theory_on_quadratic(nesterov):
     etas, betas = np.linspace(0.05, 4.0, 24), np.linspace(0.0, 0.95, 20)
     E, B = np.meshgrid(etas, betas)
     name = "nesterov" if nesterov else "momentum"
-    runs = trajectories.sweep(name, surface, (1.0, 1.0), steps, eta=E.ravel(), mu=B.ravel())
+    runs = trajectories.sweep(name, surface, (1.0, 1.0), steps, eta=E.ravel(), beta=B.ravel())
     errors = np.linalg.norm(runs.path, axis=-1)
     predicted = rates.rate_map(etas, betas, [1 / kappa, 1.0], nesterov=nesterov).ravel()
     measured = rates.measured_rate(errors)
@@ -152,7 +152,7 @@ def test_steps_to_tolerance_at_the_optimum(kappa):
     lam_min, lam_max = 1 / kappa, 1.0
     gd, hb = rates.gd_optimal(lam_min, lam_max), rates.momentum_optimal(lam_min, lam_max)
     tol = 1e-6
-    for rule, opt, hp, slack in (("gd", gd, {}, 1.0), ("momentum", hb, {"mu": hb.beta}, 1.6)):
+    for rule, opt, hp, slack in (("gd", gd, {}, 1.0), ("momentum", hb, {"beta": hb.beta}, 1.6)):
         predicted = int(rates.predicted_steps(opt.rate, tol))
         steps = 4 * predicted + 50
         path = trajectories.run(rule, surface, (1.0, 1.0), steps, eta=opt.eta, **hp).path
@@ -371,7 +371,7 @@ def test_network_runs_select_by_label(digits_runs):
     assert set(histories) == {"momentum", "nesterov"}
     runs = momentum.network_runs(histories, settings)
     assert len(runs) == 9 and sorted(runs["seed"].unique()) == [1, 2, 3]
-    # the rows do not depend on the order of the settings: they are selected by (eta, mu), not by position
+    # the rows do not depend on the order of the settings: they are selected by (eta, beta), not by position
     swapped = momentum.network_runs(histories, dict(reversed(settings.items())))
     for label, (rule, eta, beta) in settings.items():
         rows = runs[runs["setting"] == label].set_index("seed")
@@ -379,7 +379,7 @@ def test_network_runs_select_by_label(digits_runs):
         np.testing.assert_array_equal(rows["train loss"], other["train loss"])
         h = histories[rule]
         for seed in (1, 2, 3):
-            expected = select(h, "test_acc", eta=eta, mu=beta, seed=seed)[0, -1]
+            expected = select(h, "test_acc", eta=eta, beta=beta, seed=seed)[0, -1]
             assert rows.loc[seed, "test accuracy"] == expected
         assert (rows["η/(1−β)"] == eta / (1 - beta)).all()
     summary = momentum.network_summary(runs)

@@ -195,38 +195,38 @@ def test_update_is_pure_and_inplace_gives_the_same_numbers(name, hparams, xp):
 
 @SETTINGS
 @given(
-    mu=st.floats(0.0, 0.95),
+    beta=st.floats(0.0, 0.95),
     eta=st.floats(1e-3, 0.2),
     start=st.tuples(st.floats(-3, 3), st.floats(-3, 3)),
 )
-def test_three_momentum_conventions_coincide(mu, eta, start):
+def test_three_momentum_conventions_coincide(beta, eta, start):
     theta = np.array([start])
-    torch_path, b = run(RULES["momentum"], theta, 60, eta=eta, mu=mu, dampening=0.0)
-    # Hung-yi Lee: m = -eta * b with lambda = mu
-    lee_path, m = run(RULES["lee_momentum"], theta, 60, eta=eta, lam=mu)
-    # Andrew Ng: v = (1 - beta) * b with beta = mu and eta_ng = eta / (1 - beta)
-    ng_path, v = run(RULES["ewma_momentum"], theta, 60, eta=eta / (1 - mu), beta=mu)
+    torch_path, b = run(RULES["momentum"], theta, 60, eta=eta, beta=beta, dampening=0.0)
+    # Hung-yi Lee: m = -eta * b with lambda = beta
+    lee_path, m = run(RULES["lee_momentum"], theta, 60, eta=eta, lam=beta)
+    # Andrew Ng: v = (1 - beta) * b with the same beta and eta_ng = eta / (1 - beta)
+    ng_path, v = run(RULES["ewma_momentum"], theta, 60, eta=eta / (1 - beta), beta=beta)
     scale = 1 + np.abs(torch_path).max()
     np.testing.assert_allclose(lee_path, torch_path, rtol=1e-9, atol=1e-9 * scale)
     np.testing.assert_allclose(ng_path, torch_path, rtol=1e-9, atol=1e-9 * scale)
     np.testing.assert_allclose(m.m, -eta * b.b, rtol=1e-9, atol=1e-9 * scale)
-    np.testing.assert_allclose(v.v, (1 - mu) * b.b, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(v.v, (1 - beta) * b.b, rtol=1e-9, atol=1e-9 * scale)
 
 
 def test_lee_momentum_differs_from_torch_when_eta_changes():
     """Torch rescales the whole buffer by the new eta; Lee's m keeps each gradient's own eta."""
-    mu, eta1, eta2 = 0.9, 0.1, 0.01
-    path, b = run(RULES["momentum"], STARTS, 10, eta=eta1, mu=mu)
-    lee_path, m = run(RULES["lee_momentum"], STARTS, 10, eta=eta1, lam=mu)
+    beta, eta1, eta2 = 0.9, 0.1, 0.01
+    path, b = run(RULES["momentum"], STARTS, 10, eta=eta1, beta=beta)
+    lee_path, m = run(RULES["lee_momentum"], STARTS, 10, eta=eta1, lam=beta)
     np.testing.assert_allclose(lee_path, path, rtol=1e-12)  # the same path while eta is constant
     theta = path[-1]
     g = quadratic_grad(theta, 10)
-    torch_step, _ = rules.momentum_update(g, b, theta, eta=eta2, mu=mu)
-    lee_step, _ = rules.lee_momentum_update(g, m, theta, eta=eta2, lam=mu)
-    np.testing.assert_allclose(lee_step, mu * m.m - eta2 * g, rtol=1e-12)
-    np.testing.assert_allclose(torch_step, -eta2 * (mu * b.b + g), rtol=1e-12)
-    # with m = -eta1 * b, torch's step is (eta2 / eta1) * mu * m - eta2 * g: the old velocity shrinks with eta
-    np.testing.assert_allclose(torch_step, (eta2 / eta1) * mu * m.m - eta2 * g, rtol=1e-9)
+    torch_step, _ = rules.momentum_update(g, b, theta, eta=eta2, beta=beta)
+    lee_step, _ = rules.lee_momentum_update(g, m, theta, eta=eta2, lam=beta)
+    np.testing.assert_allclose(lee_step, beta * m.m - eta2 * g, rtol=1e-12)
+    np.testing.assert_allclose(torch_step, -eta2 * (beta * b.b + g), rtol=1e-12)
+    # with m = -eta1 * b, torch's step is (eta2 / eta1) * beta * m - eta2 * g: the old velocity shrinks with eta
+    np.testing.assert_allclose(torch_step, (eta2 / eta1) * beta * m.m - eta2 * g, rtol=1e-9)
     assert np.abs(lee_step - torch_step).max() > 1e-2 * np.abs(torch_step).max()
 
     def schedule_run(name, **hp):
@@ -236,21 +236,21 @@ def test_lee_momentum_differs_from_torch_when_eta_changes():
             theta = theta + step
         return theta
 
-    assert np.abs(schedule_run("lee_momentum", lam=mu) - schedule_run("momentum", mu=mu)).max() > 1e-3
+    assert np.abs(schedule_run("lee_momentum", lam=beta) - schedule_run("momentum", beta=beta)).max() > 1e-3
 
 
 def test_torch_momentum_first_step_is_undamped():
     g = np.array([[2.0, -4.0]])
-    step, state = rules.momentum_update(g, rules.momentum_init(g), g, eta=0.1, mu=0.9, dampening=0.5)
+    step, state = rules.momentum_update(g, rules.momentum_init(g), g, eta=0.1, beta=0.9, dampening=0.5)
     np.testing.assert_array_equal(state.b, g)
     np.testing.assert_allclose(step, -0.1 * g)
-    _, state = rules.momentum_update(g, state, g, eta=0.1, mu=0.9, dampening=0.5)
+    _, state = rules.momentum_update(g, state, g, eta=0.1, beta=0.9, dampening=0.5)
     np.testing.assert_allclose(state.b, 0.9 * g + 0.5 * g)
 
 
 def test_nesterov_rule_is_momentum_with_nesterov():
-    a, _ = run(RULES["nesterov"], STARTS, 30, eta=0.05, mu=0.8)
-    b, _ = run(RULES["momentum"], STARTS, 30, eta=0.05, mu=0.8, nesterov=True)
+    a, _ = run(RULES["nesterov"], STARTS, 30, eta=0.05, beta=0.8)
+    b, _ = run(RULES["momentum"], STARTS, 30, eta=0.05, beta=0.8, nesterov=True)
     np.testing.assert_array_equal(a, b)
 
 

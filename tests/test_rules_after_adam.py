@@ -106,7 +106,7 @@ def test_newton_schulz_keeps_singular_vectors_and_equalizes_singular_values():
 
 def test_muon_on_a_row_is_normalized_momentum():
     g = np.array([[3.0, -4.0]])
-    step, _ = MUON.update(g, MUON.init(g), np.zeros((1, 2)), eta=0.1, mu=0.0, weight_decay=0.0, ns_steps=30,
+    step, _ = MUON.update(g, MUON.init(g), np.zeros((1, 2)), eta=0.1, beta=0.0, weight_decay=0.0, ns_steps=30,
                           ns_coefficients=(1.5, -0.5, 0.0))  # the cubic Newton–Schulz converges to U V^T
     np.testing.assert_allclose(step, -0.1 * g / 5.0, rtol=1e-10)
 

@@ -61,7 +61,7 @@ def test_history_bookkeeping(digits64):
 
 
 def test_rule_name_and_optimizers_agree(digits64):
-    by_rule = train.train(tiny(1), "momentum", digits64, hparams={"eta": 0.05, "mu": 0.9, "nesterov": True},
+    by_rule = train.train(tiny(1), "momentum", digits64, hparams={"eta": 0.05, "beta": 0.9, "nesterov": True},
                           epochs=2, batch_size=50, seed=2)
     for Optimizer in (torch.optim.SGD, optim.SGD):
         model = tiny(1)
@@ -123,7 +123,7 @@ def test_divergence_stops_the_run_and_is_reported(digits64):
     ("rule", "hparams"),
     [
         ("gd", {"eta": [0.05, 0.2, 0.1]}),
-        ("momentum", {"eta": [0.05, 0.02, 0.05], "mu": [0.5, 0.9, 0.99]}),
+        ("momentum", {"eta": [0.05, 0.02, 0.05], "beta": [0.5, 0.9, 0.99]}),
         ("adam", {"eta": [1e-3, 1e-2, 3e-2], "beta1": [0.0, 0.9, 0.5], "beta2": 0.99}),
         ("rmsprop", {"eta": [1e-3, 1e-2, 3e-3], "alpha": [0.9, 0.99, 0.5], "centered": True}),
     ],

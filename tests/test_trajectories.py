@@ -41,7 +41,7 @@ def loop(rule, surface, start, steps, eta, bound=1e6, **hparams):
 LOOP_CASES = [
     ("gd", "rosenbrock", 1e-3, {}),
     ("gd", "rosenbrock", 4e-3, {}),  # some starts diverge
-    ("momentum", "six_hump_camel", 0.01, {"mu": 0.8, "dampening": 0.1}),
+    ("momentum", "six_hump_camel", 0.01, {"beta": 0.8, "dampening": 0.1}),
     ("momentum", "himmelblau", 0.01, {"nesterov": True}),
     ("nesterov", "two_minima", 0.05, {}),
     ("lee_momentum", "monkey_saddle", 0.02, {}),
@@ -93,9 +93,9 @@ OPTIM_CASES = [
      200),
     (lib.optim.AdamW, {"weight_decay": 0.05}, "adamw", {"weight_decay": 0.05}, 200),
     (lib.optim.SGD, {}, "gd", {}, 200),
-    (lib.optim.SGD, {"momentum": 0.9}, "momentum", {"mu": 0.9}, 200),
-    (lib.optim.SGD, {"momentum": 0.8, "dampening": 0.2}, "momentum", {"mu": 0.8, "dampening": 0.2}, 200),
-    (lib.optim.SGD, {"momentum": 0.9, "nesterov": True}, "nesterov", {"mu": 0.9}, 200),
+    (lib.optim.SGD, {"momentum": 0.9}, "momentum", {"beta": 0.9}, 200),
+    (lib.optim.SGD, {"momentum": 0.8, "dampening": 0.2}, "momentum", {"beta": 0.8, "dampening": 0.2}, 200),
+    (lib.optim.SGD, {"momentum": 0.9, "nesterov": True}, "nesterov", {"beta": 0.9}, 200),
     (lib.optim.Adagrad, {"lr_decay": 0.01}, "adagrad", {"lr_decay": 0.01}, 200),
     (lib.optim.RMSprop, {"alpha": 0.9, "centered": True}, "rmsprop", {"alpha": 0.9, "centered": True}, 25),
     (lib.optim.EWMAMomentum, {"beta": 0.9, "bias_correction": True}, "ewma_momentum", {"bias_correction": True},
@@ -235,7 +235,7 @@ def test_sweep_zips_several_hyperparameters():
 
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: run("nope", SURFACES["saddle"], [0.0, 1.0], 5, eta=0.1), "Invalid rule: 'nope'"),
-    (lambda: run("gd", SURFACES["saddle"], [0.0, 1.0], 5, eta=0.1, mu=0.9), "Invalid hyperparameter for rule 'gd'"),
+    (lambda: run("gd", SURFACES["saddle"], [0.0, 1.0], 5, eta=0.1, beta=0.9), "Invalid hyperparameter for rule 'gd'"),
     (lambda: run("gd", SURFACES["saddle"], np.zeros((2, 3)), 5, eta=0.1), r"Invalid starts shape: \(2, 3\)"),
     (lambda: run("gd", SURFACES["saddle"], [np.nan, 1.0], 5, eta=0.1), "Invalid starts: every start must be finite"),
     (lambda: run("gd", SURFACES["saddle"], [0.0, 1.0], -1, eta=0.1), "Invalid steps: -1"),

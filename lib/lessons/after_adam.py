@@ -155,7 +155,7 @@ def muon_geometry(etas: Sequence[float], steps: int = 300, tol: float = 1e-3, **
     before = np.linalg.svd(G0, compute_uv=False)
     after = np.linalg.svd(rules.newton_schulz(G0), compute_uv=False)
     methods = {"gd": (rules.RULES["gd"], {}), "adam": (rules.RULES["adam"], {}),
-               "muon": (rules.MUON, {"mu": 0.0, "weight_decay": 0.0})}
+               "muon": (rules.MUON, {"beta": 0.0, "weight_decay": 0.0})}
     curves, best = {}, {}
     for name, (rule, hp) in methods.items():
         for eta in etas:
@@ -184,7 +184,7 @@ def contenders(shapes=None, *, points: bool = False, bias_eta: float = 0.01) -> 
     weight decay anywhere (the arena compares update rules). ``shapes``: the model's parameter shapes (for
     Adafactor and Muon on a network, through :func:`lib.rules.by_parameter`; Muon's biases take Adam at
     ``bias_eta``); ``points=True``: on 2-D surfaces (:func:`lib.rules.on_points`)."""
-    out = [Contender("SGD + momentum", "momentum", {"mu": 0.9}), Contender("Adam", "adam", {}),
+    out = [Contender("SGD + momentum", "momentum", {"beta": 0.9}), Contender("Adam", "adam", {}),
            Contender("NAdam", "nadam", {}), Contender("RAdam", "radam", {}), Contender("Lion", "lion", {}),
            Contender("Schedule-free AdamW", "schedule_free_adamw", {})]
     if points:

@@ -177,7 +177,7 @@ def three_conventions(surface, start, steps: int, eta, beta: float) -> dict[str,
     """
     alpha = (lambda t: eta(t) / (1 - beta)) if callable(eta) else eta / (1 - beta)
     run = trajectories.run
-    return {"torch": run("momentum", surface, start, steps, eta=eta, mu=beta).path[0],
+    return {"torch": run("momentum", surface, start, steps, eta=eta, beta=beta).path[0],
             "Lee": run("lee_momentum", surface, start, steps, eta=eta, lam=beta).path[0],
             "Ng": run("ewma_momentum", surface, start, steps, eta=alpha, beta=beta).path[0]}
 
@@ -195,7 +195,7 @@ def compare_on_ravine(surface, start, settings, steps: int, lams, *, window: int
     """
     rows, runs = [], {}
     for key, (label, rule, eta, beta) in settings.items():
-        hp = {} if rule == "gd" else {"mu": beta}
+        hp = {} if rule == "gd" else {"beta": beta}
         r = trajectories.run(rule, surface, start, steps, eta=eta, **hp)
         runs[key] = r
         path = r.path[0]
@@ -222,7 +222,7 @@ def rate_line(surface, start, steps: int, etas, beta: float, lams) -> pd.DataFra
     index), with the measured rate (:func:`lib.convergence.measured_rate` of :math:`\|\theta_t\|`), the
     predicted one (:func:`lib.convergence.rate`) and whether the run converged (did not diverge)."""
     etas = np.asarray(etas, dtype=np.float64)
-    runs = trajectories.sweep("momentum", surface, start, steps, eta=etas, mu=beta)
+    runs = trajectories.sweep("momentum", surface, start, steps, eta=etas, beta=beta)
     return pd.DataFrame({"η": etas,
                          "measured": convergence.measured_rate(np.linalg.norm(runs.path, axis=-1)),
                          "theory": convergence.rate(etas, beta, lams),
@@ -233,7 +233,7 @@ def measured_rate_map(surface, start, steps: int, etas, betas) -> tuple[np.ndarr
     r"""The measured rate of heavy ball on the grid ``betas`` × ``etas`` (rows :math:`\beta`, columns
     :math:`\eta`, as :func:`lib.convergence.rate_map`), all runs in one sweep, and which runs diverged."""
     eta_grid, beta_grid = np.meshgrid(np.asarray(etas, dtype=np.float64), np.asarray(betas, dtype=np.float64))
-    runs = trajectories.sweep("momentum", surface, start, steps, eta=eta_grid.ravel(), mu=beta_grid.ravel())
+    runs = trajectories.sweep("momentum", surface, start, steps, eta=eta_grid.ravel(), beta=beta_grid.ravel())
     measured = convergence.measured_rate(np.linalg.norm(runs.path, axis=-1)).reshape(eta_grid.shape)
     return measured, (runs.diverged_at >= 0).reshape(eta_grid.shape)
 
@@ -255,7 +255,7 @@ def steps_to_reach(kappas, start, tol: float = 1e-6, angle: float = 0.4):
         for name, rule, opt in (("GD", "gd", convergence.gd_optimal(*lams)),
                                 ("momentum", "momentum", convergence.momentum_optimal(*lams))):
             predicted = int(convergence.predicted_steps(opt.rate, tol))
-            hp = {"mu": opt.beta} if rule == "momentum" else {}
+            hp = {"beta": opt.beta} if rule == "momentum" else {}
             run = trajectories.run(rule, surface, start, 2 * predicted + 100, eta=opt.eta, **hp)
             err = np.linalg.norm(run.path[0], axis=1)
             row[f"{name} ρ*"] = opt.rate
@@ -309,7 +309,7 @@ def saddle_escape(surface, start, methods, eta, lam: float, *, steps: int = 400,
     """
     rows = []
     for name, (rule, beta) in methods.items():
-        hp = {} if rule == "gd" else {"mu": beta}
+        hp = {} if rule == "gd" else {"beta": beta}
         r = trajectories.run(rule, surface, start, steps, eta=eta, **hp)
         growth = float(convergence.spectral_radius(lam, eta, beta, nesterov=rule == "nesterov"))
         out = np.abs(r.path[0, :, 0]) > threshold
@@ -330,7 +330,7 @@ def train_digits(model_fn, data, settings, seeds, *, epochs: int, batch_size: in
 
     Seed :math:`s` draws the same initial weights (``model_fn(s)``) and the same order of mini-batches for
     every setting, so results can be compared paired by seed. Returns ``{rule: StackedHistory}``, whose copies
-    are labelled ``eta``, ``mu`` and ``seed`` (select them with :func:`network_runs`).
+    are labelled ``eta``, ``beta`` and ``seed`` (select them with :func:`network_runs`).
     """
     seeds = [int(s) for s in seeds]
     histories = {}
@@ -338,7 +338,7 @@ def train_digits(model_fn, data, settings, seeds, *, epochs: int, batch_size: in
         chosen = [(eta, beta) for r, eta, beta in settings.values() if r == rule]
         histories[rule] = train.train_stacked(
             model_fn, [s for _ in chosen for s in seeds], rule, data,
-            hparams={"eta": [eta for eta, _ in chosen for _ in seeds], "mu": [b for _, b in chosen for _ in seeds]},
+            hparams={"eta": [eta for eta, _ in chosen for _ in seeds], "beta": [b for _, b in chosen for _ in seeds]},
             epochs=epochs, batch_size=batch_size, progress=False, threads=threads)
     return histories
 
@@ -351,7 +351,7 @@ def network_runs(histories, settings) -> pd.DataFrame:
     frames = []
     for label, (rule, eta, beta) in settings.items():
         h = histories[rule]
-        idx = results.copies(h, eta=eta, mu=beta)
+        idx = results.copies(h, eta=eta, beta=beta)
         loss = np.asarray(h.train_loss)[idx]
         frames.append(pd.DataFrame({
             "setting": label, "rule": rule, "η": eta, "β": beta, "η/(1−β)": eta / (1 - beta),

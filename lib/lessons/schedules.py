@@ -832,7 +832,7 @@ def schedule_grid(data, sizes, cases, *, epochs: int, batch_size: int, beta: flo
     per_epoch = math.ceil(len(data.y_train) / batch_size)
     updates = epochs * per_epoch
     hist = _train.train_stacked(lambda s: _models.mlp(sizes, seed=s), [seed for *_, seed in cases], "momentum", data,
-                                hparams={"mu": beta}, schedule=[real_schedules(eta, updates, per_epoch)[name]
+                                hparams={"beta": beta}, schedule=[real_schedules(eta, updates, per_epoch)[name]
                                                                 for name, eta, _ in cases],
                                 schedule_unit="step", epochs=epochs, batch_size=batch_size, threads=1)
     index = pd.MultiIndex.from_tuples(cases, names=["schedule", "η₀", "seed"])

@@ -36,10 +36,10 @@ from lib.viz.plots import DIVERGED, PALETTE, contour_levels, critical_point_item
 __all__ = ["BETA", "curve_explorer", "optimizer_explorer", "quadratic_explorer"]
 
 # the explorer's one "momentum β" control, mapped onto each rule's own name for it
-BETA = {"momentum": "mu", "nesterov": "mu", "lee_momentum": "lam", "ewma_momentum": "beta", "adam": "beta1",
+BETA = {"momentum": "beta", "nesterov": "beta", "lee_momentum": "lam", "ewma_momentum": "beta", "adam": "beta1",
         "adamw": "beta1", "unified": "beta1"}
 MODEL_LEVELS = 8  # contours of the Taylor model drawn at most (they cost most of the explorer's page weight)
-_HPARAM_LABELS = {"beta": "momentum β", "alpha": "α", "eps": "ε", "beta2": "β₂", "lam": "λ", "mu": "μ",
+_HPARAM_LABELS = {"beta": "momentum β", "alpha": "α", "eps": "ε", "beta2": "β₂", "lam": "λ",
                   "weight_decay": "weight decay"}
 
 
@@ -106,7 +106,7 @@ def optimizer_explorer(
     ``surfaces`` are names of :data:`lib.surfaces.SURFACES`, :class:`~lib.surfaces.Surface` objects, or a
     mapping key → Surface (e.g. ``{"κ=10": quadratic(10), "κ=100": quadratic(100)}`` with
     ``surface_label="condition number"``). ``hparams`` maps hyperparameter names to their values: ``"beta"``
-    is the momentum coefficient under each rule's own name (:data:`BETA`: ``mu`` of torch's momentum,
+    is the momentum coefficient under each rule's own name (:data:`BETA`: ``beta`` of torch's heavy ball,
     ``beta1`` of Adam, …); any other name goes to the rules that have it (``{"alpha": (0.9, 0.99)}``). Default
     ``{"beta": (0.0, 0.5, 0.9)}``. A rule without a hyperparameter ignores it, and the text says so.
     ``steps`` may be one number (fixed) or several (a control). The loss panel shows

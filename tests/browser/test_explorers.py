@@ -3,13 +3,17 @@ keyboard and by pointer, and after each move the drawing is checked against the 
 
 What is drawn must be exactly what ``lib.viz.codec.decode`` reads from the embedded payload for the
 combination the controls show: every vertex of every line, every marker outline, every label, the text lines,
-the legend and the readouts. Redraw times are collected (``performance.now()`` around each redraw, see
-``lib/static/explorer.js``) and printed, never asserted: ``benchmarks/explorer_latency.py`` reports them.
+the legend and the readouts. Every combination of every explorer, read from the page without a browser, also
+draws something inside each of its panels, and no "diverged" mark sits on a corner of its panel unless its path
+goes there (clamped marks once landed on a corner their runs never visited). Redraw times are collected
+(``performance.now()`` around each redraw, see ``lib/static/explorer.js``) and printed, never asserted:
+``benchmarks/explorer_latency.py`` reports them.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
@@ -19,6 +23,7 @@ import numpy as np
 import pytest
 
 from lib.viz.codec import decode
+from lib.viz.plots import DIVERGED
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
@@ -38,6 +43,7 @@ def built_explorers() -> dict[str, list[str]]:
 
 EXPLORERS_BY_PAGE = built_explorers()
 PAGE_EXPLORERS = [(page, name) for page, names in EXPLORERS_BY_PAGE.items() for name in names]
+PAYLOAD = re.compile(r'<script[^>]*class="lx-data"[^>]*>(.*?)</script>', re.S)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 STATE = """root => {
@@ -62,6 +68,52 @@ STATE = """root => {
     timings: ex.timings.length,
   };
 }"""
+
+
+def _payloads(page_name: str) -> list[dict]:
+    text = (HTML / page_name).read_text(encoding="utf-8")
+    return [json.loads(data) for data in PAYLOAD.findall(text)]
+
+
+def _panel_problems(payload: dict, indices) -> list[str]:
+    """An empty panel, or a diverged mark on a corner of its panel that no line of that panel reaches (other
+    markers may sit on a corner: a reader can put the Taylor explorer's expansion point there)."""
+    view = 0
+    for ci in payload["viewControls"]:
+        view = view * payload["shape"][ci] + indices[ci]
+    q = payload["q"]
+    shown, vertices, corner_markers = set(), {}, []
+    for item in decode(payload, indices):
+        if item["kind"] == "t":
+            shown.add(item["panel"])
+            continue
+        for run in item["runs"]:
+            if ((run >= 0) & (run <= q)).all(axis=1).any():
+                shown.add(item["panel"])
+            if item["kind"] == "l":
+                vertices.setdefault(item["panel"], []).append(run)
+            elif item["style"].get("c") == DIVERGED:
+                at_corner = ((run[:, 0] <= 0) | (run[:, 0] >= q)) & ((run[:, 1] <= 0) | (run[:, 1] >= q))
+                corner_markers += [(item["panel"], point) for point in run[at_corner]]
+    problems = [f"panel {p} draws nothing inside its box"
+                for p in sorted(set(range(len(payload["views"][view]["boxes"]))) - shown)]
+    for panel, point in corner_markers:
+        lines = np.concatenate(vertices.get(panel, [np.empty((0, 2))]))
+        if not (np.abs(lines - point).max(axis=1, initial=np.inf) <= 0.005 * q).any():
+            problems.append(f"a diverged mark sits on a corner of panel {panel} that its path never reaches")
+    return problems
+
+
+@pytest.mark.parametrize(("page_name", "name"), PAGE_EXPLORERS)
+def test_every_combination_draws_in_every_panel_and_no_diverged_mark_on_an_unvisited_corner(page_name, name):
+    payload = next(p for p in _payloads(page_name) if p.get("name") == name)
+    problems = {}
+    for indices in itertools.product(*(range(n) for n in payload["shape"])):
+        found = _panel_problems(payload, list(indices))
+        if found:
+            texts = [c["texts"][i] for c, i in zip(payload["controls"], indices, strict=True)]
+            problems[" / ".join(texts)] = found
+    assert not problems, f"{name}: {len(problems)} combination(s), e.g. {list(problems.items())[:3]}"
 
 
 def _open(page, site_url, page_name: str):
