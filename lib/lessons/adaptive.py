@@ -442,13 +442,13 @@ def plot_ravine_sweeps(tables: Mapping[str, pd.DataFrame], *, limit: float, near
                     label="diverged")
         ax.axhspan(floor / 2, near, color=plots.PALETTE[2], alpha=0.1, lw=0, label=f"within {near:g} of the minimum")
         ax.axvline(limit, color="0.35", ls=":", lw=1.0)
-        ax.text(limit * 0.92, 2e-11, "2/λ_b", ha="right", fontsize=8, color="0.3")
+        ax.text(limit * 0.92, 2e-11, "2/λ_b", ha="right", color="0.3")
         ax.set(xlabel="learning rate η", title=name, ylim=(floor / 2, 10))
         ax.grid(alpha=0.3, which="major")
     axes[0, 0].set_ylabel("distance to the minimum (log)")
-    axes[0, -1].legend(loc="lower left", fontsize=7.5)
+    axes[0, -1].legend(loc="upper center", bbox_to_anchor=(-0.05, -0.2), ncol=2)
     fig.suptitle(f"W–b ravine: where each coordinate is after {steps} steps (below {floor:.0e} drawn at the "
-                 "bottom)", fontsize=10)
+                 "bottom)")
     fig.tight_layout()
     return fig
 
@@ -484,14 +484,14 @@ def gorge_race(surface: Surface, contenders: Mapping[str, tuple[str, Mapping]], 
 
 def plot_gorge_race(surface: Surface, runs: Mapping[str, tuple], shown: Sequence[str], steps: int):
     """Two paths over the contours (the labels ``shown``) and every contender's effective learning rate in x."""
-    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.2), gridspec_kw={"width_ratios": (1, 1, 1.25)})
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 4.2), gridspec_kw={"width_ratios": (1, 1, 1.25)})
     for ax, label in zip(axes[:2], shown, strict=True):
         traj, eta = runs[label]
         plots.plot_surface(ax, surface)
         plots.plot_trajectories(ax, traj._replace(path=traj.path[:, :401]), colors=["#1f1f1f", "#9a9a9a"],
                                 labels=["path from the top of the gorge", "path from the corner"], marker_every=10)
         ax.set(title=f"{label}, η = {eta:.2g}\n400 steps, a dot every 10", xlabel="x (θ₁)")
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize(10.5)
     axes[0].set_ylabel("y (θ₂)")
     ax = axes[2]
     for i, (label, (traj, eta)) in enumerate(runs.items()):
@@ -499,13 +499,13 @@ def plot_gorge_race(surface: Surface, runs: Mapping[str, tuple], shown: Sequence
                     label=label)
     ax.set(xlabel="step t (start at the top of the gorge)", ylabel="η_x / η (log)", xlim=(0, steps),
            title="x's effective learning rate, relative to η")
-    ax.title.set_fontsize(9)
+    ax.title.set_fontsize(10.5)
     ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()
     more_handles, more_labels = ax.get_legend_handles_labels()
     fig.legend(handles + more_handles, labels + [f"η_x / η: {label}" for label in more_labels], loc="lower center",
-               ncol=4, fontsize=7)
-    fig.tight_layout(rect=(0, 0.17, 1, 1))
+               ncol=2)
+    fig.tight_layout(rect=(0, 0.3, 1, 1))
     return fig
 
 

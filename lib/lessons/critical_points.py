@@ -59,6 +59,7 @@ from lib.checks import check_int, check_nonnegative, check_positive, invalid
 from lib.iterate import iterate
 from lib.surfaces import CriticalPoint, Surface
 from lib.trajectories import Trajectories
+from lib.viz import plots
 
 __all__ = [
     "ADAM_L2",
@@ -642,7 +643,7 @@ def plot_end_points(points: Sequence[EndPoint], styles: dict[str, tuple[str, str
     if missing:
         raise ValueError(f"Invalid styles: no (marker, color) for the kinds {missing}")
     kinds = [p.kind for p in points]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.1), gridspec_kw={"width_ratios": (1.1, 1)})
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(plots.FIGURE_WIDTH, 5.6), gridspec_kw={"width_ratios": (1.1, 1)})
     for kind, (marker, color) in styles.items():
         pts = [p for p in points if p.kind == kind]
         if pts:
@@ -661,15 +662,14 @@ def plot_end_points(points: Sequence[EndPoint], styles: dict[str, tuple[str, str
                          edgecolor="black" if marker == "*" else "white", linewidth=0.6,
                          zorder=4 if marker == "*" else 3)
         zoom.set_xlim(min(p.minimum_ratio for p in low) - 0.002, 1.002)
-        zoom.tick_params(labelsize=7)
-        zoom.set_title("zoom: loss < 0.8", fontsize=7.5)
+        zoom.set_title("zoom: loss < 0.8")
         zoom.grid(True, alpha=0.3)
         ax.indicate_inset_zoom(zoom, edgecolor="0.4")
     ax.set(xlabel="minimum ratio (share of positive Hessian eigenvalues)", ylabel="training loss at the end point",
            title=f"{len(points)} end points, {n_params}-parameter digits MLP")
     ax.set_xlim(0.45, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1)
     for p in points:
         marker, color = styles[p.kind]
         ax2.semilogy(np.arange(len(p.grad_norms)), p.grad_norms, color=color, lw=1.3, marker=".", ms=5)
@@ -681,6 +681,6 @@ def plot_end_points(points: Sequence[EndPoint], styles: dict[str, tuple[str, str
     ax2.set(xlabel="Levenberg–Marquardt iteration (one dense Hessian each)", ylabel="gradient norm ‖g‖",
             title="The squared-gradient-norm phase")
     ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend(fontsize=7.5, loc="lower left")
+    ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1)
     fig.tight_layout()
     return fig

@@ -591,7 +591,8 @@ def plot_profiles(axes, X: torch.Tensor, y: torch.Tensor, sigma_ws: Sequence[flo
         ax.set(title=activation, xlabel="weight layer l", ylim=GRAD_YLIM)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("‖∂ℓ/∂z_l‖ (RMS over examples)")
-    axes[-1].legend(loc="lower right", title="solid: measured\ndashed: ∏χ(q_k)", title_fontsize=8.5)
+    axes[len(axes) // 2].legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4,
+                                title="solid: measured, dashed: ∏χ(q_k)")
 
 
 def plot_factors(ax, table: pd.DataFrame) -> None:

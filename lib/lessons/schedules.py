@@ -525,7 +525,7 @@ def decay_demo(problem: LeastSquares, demo: dict, steps: int, batch_size: int, n
     excess = {k: runs.excess[runs_of] for k, runs_of in zip(labels, np.split(np.arange(len(runs.excess)),
                                                                            len(labels)), strict=True)}
     pred = dict(zip(labels, expected_excess(problem, [demo[k] for k in labels], steps, batch_size), strict=True))
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.9), gridspec_kw={"width_ratios": (1.5, 1)})
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(plots.FIGURE_WIDTH, 5.6), gridspec_kw={"width_ratios": (1.5, 1)})
     for i, label in enumerate(labels):
         ax.plot(runs.step, excess[label][0], color=plots.PALETTE[i], lw=0.6, alpha=0.35)
         ax.plot(runs.step, excess[label].mean(0), color=plots.PALETTE[i], lw=1.8,
@@ -539,7 +539,7 @@ def decay_demo(problem: LeastSquares, demo: dict, steps: int, batch_size: int, n
     ax.plot([], [], color="black", lw=0.9, ls="--", label="theory: exact expectation")
     ax.set(yscale="log", xlabel="steps", ylabel="L(θ) − L*  (mean squared error)", ylim=(1e-4, 30),
            title=f"SGD on noisy least squares, batch size {batch_size}")
-    ax.legend(fontsize=7.5, loc="upper right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax2.set(yscale="log", xlabel="steps", ylabel="learning rate η (per step)", title="The three schedules")
     _finish(fig, ax, ax2)
     const, manual, inverse = labels
@@ -558,7 +558,7 @@ def floor_experiment(problem: LeastSquares, etas, batches, n_seeds: int, steps: 
     per (batch size, η), indexed by both."""
     etas = np.asarray(etas, dtype=float)
     rows = []
-    fig, ax = plt.subplots(figsize=(7.6, 4.4))
+    fig, ax = plt.subplots(figsize=(7.6, 5.6))
     fine = np.geomspace(etas[0], etas[-1], 60)
     for k, b in enumerate(batches):
         runs = sgd(problem, np.repeat(etas, n_seeds), steps, batch_size=b, seeds=np.tile(np.arange(n_seeds), len(etas)),
@@ -582,7 +582,7 @@ def floor_experiment(problem: LeastSquares, etas, batches, n_seeds: int, steps: 
     ax.plot([], [], "X", color=plots.DIVERGED, ms=9, mec="white", label="measured: diverged")
     ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="stationary L(θ) − L*",
            title="The noise floor: measured against theory", ylim=(1e-4, 5))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     _finish(fig, ax)
     return pd.DataFrame(rows).set_index(["batch size", "η"])
 
@@ -706,7 +706,7 @@ def adaptive_factor_figure(af: AdaptiveFactor, beta2: float, long_steps: int) ->
     """The three panels of "The variance of the adaptive factor": quantiles of ψ_t σ, its variance against the χ²
     model, and RAdam's rectifier against a linear warmup over 2/(1 − β₂) steps."""
     rho = radam_rho(af.t, beta2)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(plots.FIGURE_WIDTH, 5.0))
     ax = axes[0]
     ax.fill_between(af.t, af.quantiles[0], af.quantiles[-1], color=plots.PALETTE[0], alpha=0.25, lw=0,
                     label="5 %–95 % of runs")
@@ -714,21 +714,21 @@ def adaptive_factor_figure(af: AdaptiveFactor, beta2: float, long_steps: int) ->
     ax.axhline(1.0, color="0.4", lw=0.9, ls=":", label="1/σ (the limit)")
     ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="adaptive factor ψ · σ",
            title=f"Adam's 1/√v̂, β₂ = {beta2}")
-    ax.legend(fontsize=7.5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[1]
     ok = af.t >= 3
     ax.plot(af.t[ok], af.variance[ok], color=plots.PALETTE[0], lw=1.2, label="sampled")
     ax.plot(af.t[ok], chi2_factor_variance(rho[ok]), color="black", lw=1.2, ls="--", label="χ² model with ρ d.o.f.")
-    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="Var[ψ] · σ²", title="Its variance (infinite for t ≤ 2)")
-    ax.legend(fontsize=7.5)
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="Var[ψ] · σ²", title="Its variance (∞ for t ≤ 2)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[2]
     t_long = np.arange(1, long_steps + 1)
     for i, b2 in enumerate((0.99, beta2)):
         ax.plot(t_long, radam_rectifier(t_long, b2), color=plots.PALETTE[i + 2], lw=1.6, label=f"RAdam r, β₂ = {b2}")
         ax.plot(t_long, np.minimum(1.0, t_long / (2 / (1 - b2))), color=plots.PALETTE[i + 2], lw=1.0, ls=":",
                 label=f"linear warmup over {2 / (1 - b2):.0f} steps")
-    ax.set(xscale="log", xlabel="step t", ylabel="factor on η", title="RAdam's rectifier: an automatic warmup")
-    ax.legend(fontsize=7)
+    ax.set(xscale="log", xlabel="step t", ylabel="factor on η", title="RAdam's rectifier")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     _finish(fig, *axes)
 
 
@@ -789,7 +789,7 @@ def warmup_experiment(data, sizes, etas, seeds, early_seeds, *, epochs: int, bat
 
 def warmup_figure(runs: WarmupRuns, shown, warm: int, eta: float) -> None:
     """The first updates of the settings ``shown`` (every seed of ``runs.early``) and the whole runs at η = ``eta``."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.9))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(plots.FIGURE_WIDTH, 5.4))
     for i, label in enumerate(shown):
         curves = runs.early[label]
         x = 2 * np.arange(curves.shape[1])
@@ -803,7 +803,7 @@ def warmup_figure(runs: WarmupRuns, shown, warm: int, eta: float) -> None:
     ax.set(yscale="log", xlabel="updates", ylabel="training loss (cross-entropy, full set)",
            title="The first updates (dotted: end of the warmup)")
     ax2.set(yscale="log", xlabel="epochs", ylabel="training loss (cross-entropy)", title=f"The whole run, η = {eta:g}")
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     _finish(fig, ax, ax2)
 
 
@@ -858,7 +858,7 @@ def against(final: pd.DataFrame, reference: str, column: str) -> pd.DataFrame:
 
 def real_figure(curves: pd.DataFrame, best: dict, updates: int, per_epoch: int) -> None:
     """Mean training loss of each schedule at its best η₀ (``best``: {schedule: η₀}) and the rates it used."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.0))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(plots.FIGURE_WIDTH, 5.8))
     for i, (name, eta) in enumerate(best.items()):
         style = "--" if i >= len(plots.PALETTE) - 1 else "-"
         color = plots.PALETTE[i % len(plots.PALETTE)]
@@ -871,5 +871,5 @@ def real_figure(curves: pd.DataFrame, best: dict, updates: int, per_epoch: int) 
            title=f"Each schedule at its best η₀ (mean of {n} seeds)")
     ax2.set(yscale="log", xlabel="epochs", ylabel="learning rate η (per update)", title="The learning rates used",
             ylim=(1e-3, 5))
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     _finish(fig, ax, ax2)

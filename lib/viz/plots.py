@@ -34,9 +34,11 @@ from matplotlib.colors import LinearSegmentedColormap, to_hex
 from matplotlib.lines import Line2D
 
 from lib.viz.declaration import Markers
+from lib.viz.legibility import record_text_size
 
 __all__ = [
     "CRITICAL_STYLE",
+    "FIGURE_WIDTH",
     "NOT_CONVERGED",
     "PALETTE",
     "STYLE",
@@ -61,13 +63,19 @@ __all__ = [
 
 # the book's one figure style, set by importing lib.viz (chapters do not touch rcParams); the explorers' own
 # figures use lib.viz.figure.RC on top of it
-STYLE = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": 9,
-         "ytick.labelsize": 9, "legend.fontsize": 8.5}
+# Text sizes: a figure is at most FIGURE_WIDTH wide, so that it is shown at its natural size in the page's column at
+# 1280 px, where 10.5 pt at 100 dpi are 14.6 px, above the 14-px captions (``_assets/book.css``); the site's test
+# ``test_reader.py`` checks every figure against its page's caption text.
+FIGURE_WIDTH = 9.2
+STYLE = {"figure.dpi": 100, "font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11, "xtick.labelsize": 10.5,
+         "ytick.labelsize": 10.5, "legend.fontsize": 10.5, "legend.title_fontsize": 10.5, "figure.titlesize": 11.5}
 
 
 def use_style() -> None:
-    """Set :data:`STYLE` in matplotlib's ``rcParams`` (done once when :mod:`lib.viz` is imported)."""
+    """Set :data:`STYLE` in matplotlib's ``rcParams`` (done once when :mod:`lib.viz` is imported), and in a
+    notebook make each figure's PNG carry the size of its smallest text (:mod:`lib.viz.legibility`)."""
     matplotlib.rcParams.update(STYLE)
+    record_text_size()
 
 
 # matplotlib's tab10, as hex: the colors of starts, optimizers and curves in every figure and explorer;
@@ -164,7 +172,7 @@ def plot_surface(ax, surface, *, n: int = 161, levels=None, filled: bool = True,
     ax.set_ylabel("θ₂")
     ax.set_title(surface.label)
     if legend:
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="upper right")
     return ax
 
 
@@ -229,7 +237,7 @@ def plot_curves(ax, curves: Mapping[str, tuple], *, xlabel: str = "", ylabel: st
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
+    ax.legend()
     return ax
 
 

@@ -8,7 +8,8 @@ For each page, width and colour scheme (the theme follows the operating system's
 - table cells never break a number inside (``9.73e-`` / ``03``);
 - axe-core (from npm, ``node_modules/axe-core``; injected into the page by the test, not shipped with the site)
   reports no serious or critical violation of the WCAG 2 A/AA rules (contrast included, so dark mode is checked);
-- at 1280 px, no figure's text renders smaller than the page's caption text (``test_figure_text``);
+- at 1280 px, no figure's text renders smaller than the page's caption text: each figure's PNG carries the size
+  of its smallest text in points (``lib.viz.legibility``) and its dpi, and the page gives its width as shown;
 - a screenshot lands in ``_build/gallery/<width>-<scheme>/`` so that the next person can look at the pages.
 """
 
@@ -16,8 +17,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
+from PIL import Image
+
+from lib.viz.legibility import TEXT_SIZE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
@@ -121,6 +126,44 @@ TABLES = """() => {
 }"""
 
 
+# The caption text size (a probe with the structure Sphinx gives a figure's caption) and each figure image's natural
+# and shown width; explorers draw their own text and are left out.
+FIGURES = """() => {
+  const probe = document.createElement('figure');
+  probe.innerHTML = '<figcaption><p><span class="caption-text">Figure</span></p></figcaption>';
+  document.querySelector('.bd-article').appendChild(probe);
+  const caption = parseFloat(getComputedStyle(probe.querySelector('.caption-text')).fontSize);
+  probe.remove();
+  const figures = [];
+  for (const img of document.querySelectorAll('.bd-article img')) {
+    if (img.closest('.lx-explorer') || !new URL(img.currentSrc).pathname.endsWith('.png')) continue;
+    figures.push({src: img.currentSrc, natural: img.naturalWidth, shown: img.getBoundingClientRect().width});
+  }
+  return {caption, figures};
+}"""
+
+
+def _small_figure_text(page) -> list[str]:
+    """Figures whose smallest text, as shown on the page, is smaller than the page's caption text."""
+    found = page.evaluate(FIGURES)
+    small = []
+    for figure in found["figures"]:
+        name = unquote(urlparse(figure["src"]).path).lstrip("/")
+        with Image.open(HTML / name) as image:
+            points, dpi = image.info.get(TEXT_SIZE_KEY), image.info.get("dpi", (72.0,))[0]
+        if points is None:
+            small.append(f"{name}: the PNG does not record its text size (drawn without lib.viz?)")
+            continue
+        if not figure["natural"]:
+            small.append(f"{name}: the image did not load")
+            continue
+        shown = float(points) * dpi / 72 * figure["shown"] / figure["natural"]
+        if shown < found["caption"] - 0.05:
+            small.append(f"{name}: {float(points):g} pt at {dpi:.0f} dpi shown at {figure['shown']:.0f} of "
+                         f"{figure['natural']} px is {shown:.1f} px, below the caption's {found['caption']:.1f} px")
+    return small
+
+
 def _open(open_page, site_url, page_name: str, viewport: str, scheme: str):
     width, height = VIEWPORTS[viewport]
     page = open_page(width, height, scheme)
@@ -175,6 +218,10 @@ def test_page_reads_well(open_page, site_url, page_name, viewport, scheme):
         problems.append(f"table cells break inside a word or number: {tables['broken'][:6]}")
     if tables["cut"]:
         problems.append(f"tables wider than the column without a scroll box with a cue: {tables['cut'][:3]}")
+    if viewport == "desktop" and scheme == "light":
+        small = _small_figure_text(page)
+        if small:
+            problems.append("figure text smaller than the caption text:\n  " + "\n  ".join(small))
     # axe-core once per page and mode (phone light, desktop dark): it takes seconds on a page with explorers.
     if (viewport, scheme) in (("phone", "light"), ("desktop", "dark")):
         violations = _axe(page)
