@@ -5,7 +5,7 @@ the page: a figure's text of :math:`s` points, saved at :math:`d` dots per inch 
 :math:`r` of its natural width, is :math:`s \\cdot d/72 \\cdot r` CSS pixels tall. :func:`smallest_text_pt` measures
 :math:`s` for the smallest text a figure actually draws (tick labels, axis labels, legends, annotations: whatever
 reaches the renderer, nothing hidden), and :func:`record_text_size` makes every figure a notebook shows carry it in
-a PNG text chunk (:data:`TEXT_SIZE_KEY`). The browser test ``tests/browser/test_reader.py::test_figure_text``
+a PNG text chunk (:data:`TEXT_SIZE_KEY`). The browser test ``tests/browser/test_reader.py`` (at 1280 px, light)
 reads it back with the figure's ``dpi`` and its width on the page, and compares with the page's caption text.
 """
 
