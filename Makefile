@@ -38,11 +38,12 @@ $(VENDOR)/.copied: node_modules/.installed
 	  ! -name 'embed.js*' ! -name 'libembed-amd.js' ! -name '*.map' -exec cp {} $(VENDOR)/html-manager/ \;
 	touch $@
 
-# jupyter-cache re-executes a chapter only when its code cells change; a change to `lib` (code, viewer, styles)
-# can change every chapter's output, so it empties the cache.
+# jupyter-cache re-executes a chapter only when its code cells change, and Sphinx re-reads only changed pages; a
+# change to `lib` (code, viewer, styles) can change every chapter's output, so it empties the cache and Sphinx's
+# saved environment, and every chapter is executed again (tests/test_book_build.py checks their times).
 LIB_FILES := $(shell find lib -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \))
 _build/.lib-stamp: $(LIB_FILES)
-	rm -rf _build/.jupyter_cache
+	rm -rf _build/.jupyter_cache _build/.doctrees
 	mkdir -p _build && touch $@
 
 book: $(BIN)/.installed $(VENDOR)/.copied _build/.lib-stamp

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import models, rules, train
+from lib import arena, models, rules, train
 from lib.lessons import adam as lesson
 
 
@@ -59,6 +59,21 @@ def test_step_recorder_records_rms_and_max_and_final_state(digits64):
     start = torch.cat([p.detach().reshape(1, -1) for p in tiny(0).parameters()], 1)
     moved = float((flat[0] - start[0]).norm())
     assert moved <= recorder.rms[:, 0].sum() * math.sqrt(n_params) * (1 + 1e-9)
+
+
+def test_state_keeper_keeps_the_state_of_its_block_in_a_combined_run(digits64):
+    keeper = lesson.StateKeeper(lesson.ADAM_L2)
+    rule = arena.combine([("adam", {}, 1), (keeper.rule, {"weight_decay": 0.03}, 2)])
+    h = train.train_stacked(tiny, [0, 1, 2], rule, digits64, hparams={"eta": 0.01}, epochs=1, batch_size=100,
+                            progress=False)
+    assert keeper.state.t == 2 and keeper.state.v.shape[0] == 2  # the block's two copies
+    # the same as the plain rule trained alone (the keeper changes nothing), up to rounding
+    alone = lesson.StepRecorder(lesson.ADAM_L2)
+    h2 = train.train_stacked(tiny, [1, 2], alone.rule, digits64, hparams={"eta": 0.01, "weight_decay": 0.03},
+                             epochs=1, batch_size=100, progress=False)
+    torch.testing.assert_close(keeper.state.v, alone.state.v, rtol=1e-5, atol=1e-10)
+    for name in h.params:
+        torch.testing.assert_close(h.params[name][1:], h2.params[name], rtol=1e-5, atol=1e-7)
 
 
 def test_step_recorder_works_on_numpy():
@@ -117,9 +132,24 @@ def test_counterexample_first_round_is_one_adam_step():
     assert r.regret[0, 0] == pytest.approx(3.0 * 0.0 - 3.0 * -1.0)
 
 
+def test_counterexample_beta2_grid_equals_separate_runs():
+    grid = lesson.online_counterexample(400, C=3.0, beta2=[0.1, 0.9, 0.999], eta=0.5)
+    assert grid.x.shape == (3, 401) and grid.regret.shape == (3, 400)
+    for k, beta2 in enumerate((0.1, 0.9, 0.999)):
+        alone = lesson.online_counterexample(400, C=3.0, beta2=beta2, eta=0.5)
+        np.testing.assert_allclose(grid.x[k], alone.x[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(grid.regret[k], alone.regret[0], rtol=0, atol=1e-12)
+    # a short memory fails, a long one converges (the chapter's exercise)
+    assert grid.x[0, -1] > 0.9 and grid.x[2, -1] < -0.9
+    # eta and beta2 grids of the same length pair up
+    paired = lesson.online_counterexample(50, C=3.0, beta2=[0.1, 0.999], eta=[0.2, 0.5])
+    np.testing.assert_allclose(paired.x[1], lesson.online_counterexample(50, C=3.0, beta2=0.999, eta=0.5).x[0])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"steps": 0}, "Invalid steps"), ({"C": 1.5}, "Invalid C"), ({"period": 1}, "Invalid period"),
-    ({"x0": 2.0}, "Invalid x0"), ({"eta": -1.0}, "Invalid eta"),
+    ({"x0": 2.0}, "Invalid x0"), ({"eta": -1.0}, "Invalid eta"), ({"beta2": 1.0}, "Invalid beta2"),
+    ({"beta2": [0.1, 0.5], "eta": [0.1, 0.2, 0.3]}, "Invalid grids"),
 ])
 def test_counterexample_rejects(kwargs, match):
     args = {"steps": 10}

@@ -118,6 +118,11 @@ def test_small_training_runs(digits):
     assert t.loc["normal 1", "diverged"].all() and not t.loc["kaiming fan_in", "diverged"].any()
     clip = ini.clipping_runs(digits, [(0.2, math.inf), (0.2, 1.0)], [0], steps=30, depth=6, width=16)
     assert clip.table["grad_norm0"].gt(1).all()
+    c = clip.table.set_index(["max_norm", "seed"])
+    for max_norm in (math.inf, 1.0):  # the cap binds on a fraction of the final mini-batches; never without one
+        over = c.loc[(max_norm, 0), "over_cap"]
+        assert math.isnan(over) if c.loc[(max_norm, 0), "diverged"] else 0 <= over <= 1
+    assert not c.loc[(math.inf, 0), "over_cap"] > 0
     runs = ini.scale_runs(digits, [0.01, 0.2], [0], steps=120, early=60, depth=3, width=16)
     e = runs.table.set_index("scale")["escape"]
     assert e[0.01] == -1 and e[0.2] > 0

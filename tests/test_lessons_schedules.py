@@ -287,3 +287,17 @@ def test_floor_frame_marks_a_divergence_at_the_last_point_inside_the_run():
 def test_warmup_setting_labels():
     assert NF.warmup_setting("adam", 0.1, 0) == "Adam, η = 0.1, no warmup"
     assert NF.warmup_setting("radam", 0.03, 21) == "RAdam, η = 0.03, warmup 21 updates"
+
+
+def test_decay_demo_plateaus_and_per_seed_ratios(monkeypatch):
+    monkeypatch.setattr(NF.plt, "show", lambda: None)
+    eta = 0.05
+    demo = {"constant": schedules.constant(eta), "manual": schedules.manual_decay(eta, (100,)),
+            "inverse": inverse_time(eta, 0.01)}
+    out = NF.decay_demo(PROBLEM, demo, 300, 2, 4, eta, late=100, cuts=(100,), window=50)
+    assert {"demo_manual_plateau_0", "demo_manual_plateau_1"} <= set(out)
+    assert "demo_manual_plateau_2" not in out
+    assert out["demo_manual_plateau_1"] < out["demo_manual_plateau_0"]  # the cut lowers the plateau
+    for key in ("manual", "inv"):
+        assert 0 < out[f"demo_{key}_seed_min"] <= out[f"demo_{key}_seed_max"]
+    assert set(NF.decay_demo(PROBLEM, demo, 300, 2, 4, eta, late=100)) >= {"demo_manual_plateau_0", "demo_gain"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pytest
 
@@ -27,7 +29,9 @@ from lib.viz import (
     quadratic_explorer,
 )
 from lib.viz.codec import Q, decode, encode_item, simplify
+from lib.viz.figure import MIN_TEXT_PX, RC, SHOWN_WIDTH_PX, draw_view, min_text_pt, new_figure, text_rc
 from lib.viz.geometry import CLIP, prepare
+from lib.viz.legibility import smallest_text_pt
 from lib.viz.static import compact_svg
 
 
@@ -225,7 +229,7 @@ def test_decode_inverts_the_encoding(parabola):
         members = [explorer.frame(**explorer.values(c)) for c in explorer.combinations()
                    if explorer.view_key(c) == key]
         specs = explorer.resolve(view, lambda members=members: members)
-        prepared = prepare(explorer.frame(**values), specs, explorer.names)
+        prepared = prepare(explorer.frame(**values), specs, explorer.names, min_text_pt(explorer.figsize[0]))
         decoded = decode(payload, indices)
         assert [d["kind"] for d in decoded] == [p.kind for p in prepared]
         for d, p in zip(decoded, prepared, strict=True):
@@ -413,3 +417,102 @@ def test_background_keeps_tick_labels_exact():
     svg = '<svg width="10" height="10"><path d="M 1.23456 7.891"/><text x="3.14159">0.05</text></svg>'
     compact = compact_svg(svg)
     assert ">0.05<" in compact and 'd="M 1.2 7.8"' in compact and 'x="3.1"' in compact
+
+
+def test_settings_a_rule_ignores_are_computed_once(monkeypatch):
+    import lib.viz.explorers as explorers
+
+    calls = []
+    real_run = explorers.run
+    monkeypatch.setattr(explorers, "run", lambda rule, *a, **k: calls.append(rule) or real_run(rule, *a, **k))
+    explorer = optimizer_explorer(surfaces=("quadratic",), rules=("gd", "adam"), etas=(0.1,),
+                                  hparams={"beta": (0.0, 0.9), "beta2": (0.99, 0.999)}, steps=10)
+    gd = [explorer.frame(surface="quadratic", rule="gd", eta=0.1, beta=b, beta2=b2, steps=10)
+          for b in (0.0, 0.9) for b2 in (0.99, 0.999)]
+    adam = {explorer.frame(surface="quadratic", rule="adam", eta=0.1, beta=b, beta2=b2, steps=10).text[0]
+            for b in (0.0, 0.9) for b2 in (0.99, 0.999)}
+    assert all(frame is gd[0] for frame in gd) and calls.count("gd") == 1
+    assert "β₂" not in gd[0].text[0] and "not used by" in gd[0].text[1]
+    assert len(adam) == 4 and calls.count("adam") == 4
+
+
+# ----------------------------------------------------------------------------------------------- legibility
+
+
+def _wide() -> Explorer:
+    """Three panels, 11 inches wide: a view label, text added by the view's own ``draw``, a log axis."""
+
+    def view(k):
+        def draw(axes):
+            axes["c"].text(0.5, 0.5, f"k = {k}", transform=axes["c"].transAxes)
+
+        return View([Label(0.1, 0.9, "fixed note", coords="axes", panel="a")], draw=draw,
+                    panels={"b": {"title": f"panel b, k = {k}"}})
+
+    def compute(k):
+        t = np.arange(1, 50)
+        return Frame([Line(t, t ** -k, color="C0", panel=p) for p in ("a", "b", "c")])
+
+    return Explorer("wide", {"k": Control((0.5, 1.0))}, compute, view=view, view_controls=("k",),
+                    panels=(Panel("a", xlabel=r"step $t$", ylabel=r"$\|\delta_l\|$", yscale="log"),
+                            Panel("b", xlabel="step t"), Panel("c", xlabel="step t", ylabel="value")),
+                    figsize=(11.0, 3.7))
+
+
+def _shown_px(svg: str, width_pt: float) -> list[float]:
+    """The size in CSS px of every text of a background SVG (mathtext's characters at their own size, so
+    sub- and superscripts are left out: they are a step smaller on purpose) when the plot is shown
+    ``SHOWN_WIDTH_PX`` wide, as at a 1280-px viewport."""
+    sizes = re.findall(r'<text [^>]*style="font-size: ([\d.]+)px', svg)
+    return [float(size) * SHOWN_WIDTH_PX / width_pt for size in sizes]
+
+
+@pytest.mark.parametrize("which", [*sorted(STANDARD), "parabola", "wide"])
+def test_explorer_text_shows_at_least_as_large_as_the_captions(which):
+    explorer = {"parabola": _parabola, "wide": _wide, **STANDARD}[which]()
+    payload = explorer.payload()
+    for view in payload["views"]:
+        shown = _shown_px(view["svg"], payload["size"][0])
+        assert len(shown) >= 4, "tick labels, axis labels and titles are SVG text"
+        assert min(shown) >= MIN_TEXT_PX - 1e-6, f"{which}: text at {min(shown):.1f} px"
+    # the figure both renderings draw, measured as the book's figures are (mathtext at its base size)
+    for key in {explorer.view_key(c) for c in explorer.combinations()}:
+        view = explorer.make_view(key)
+        members = [explorer.frame(**explorer.values(c)) for c in explorer.combinations() if explorer.view_key(c) == key]
+        with mpl.rc_context(RC):
+            fig, axes = new_figure(explorer)
+            draw_view(axes, view, explorer.resolve(view, lambda members=members: members))
+        shown = smallest_text_pt(fig) * SHOWN_WIDTH_PX / (72 * explorer.figsize[0])
+        assert shown >= MIN_TEXT_PX - 1e-6, f"{which}: text at {shown:.1f} px"
+
+
+@pytest.mark.parametrize("which", ["curves", "parabola"])
+def test_labels_of_a_frame_show_at_least_as_large_as_the_captions(which):
+    explorer = {"parabola": _parabola, **STANDARD}[which]()
+    sizes = [style["fs"] for style in explorer.payload()["styles"] if style["k"] == "t"]
+    assert sizes and min(sizes) * SHOWN_WIDTH_PX / (72 * explorer.figsize[0]) >= MIN_TEXT_PX
+
+
+def test_a_label_is_drawn_at_least_at_the_explorers_text_size():
+    spec = {"xlim": (0.0, 1.0), "ylim": (0.0, 1.0), "xscale": "linear", "yscale": "linear"}
+    frame = Frame([Label(0.5, 0.5, "default"), Label(0.5, 0.5, "large", size=20.0), Label(0.5, 0.5, "small", size=8.0)])
+    assert [p.style["fs"] for p in prepare(frame, [spec], [None], text_pt=12.5)] == [12.5, 20.0, 12.5]
+    with pytest.raises(ValueError, match="Invalid text_pt"):
+        prepare(frame, [spec], [None])
+
+
+def test_text_sizes_follow_the_width_and_match_the_page_captions():
+    css = (Path(__file__).resolve().parents[1] / "_assets" / "book.css").read_text()
+    caption_rem = float(re.search(r"\.bd-article figcaption \{ font-size: ([\d.]+)rem", css).group(1))
+    assert MIN_TEXT_PX == caption_rem * 16
+    # the explorer card's own text (controls, legend, readout, caption): em sizes are of the card's 0.9rem
+    lib_dir = Path(__file__).resolve().parents[1] / "lib"
+    for source in (lib_dir / "static" / "explorer.css", lib_dir / "viz" / "static.py"):
+        for value, unit in re.findall(r"font-size: ?([\d.]+)(rem|em)", source.read_text()):
+            assert float(value) * (0.9 if unit == "em" else 1.0) >= caption_rem, f"{source.name}: {value}{unit}"
+    for width in (5.0, 6.4, 7.5, 8.0, 11.0):
+        rc = text_rc(width)
+        assert min(rc.values()) == min_text_pt(width)
+        assert min_text_pt(width) * SHOWN_WIDTH_PX / (72 * width) >= MIN_TEXT_PX
+        assert min_text_pt(width) * SHOWN_WIDTH_PX / (72 * width) < MIN_TEXT_PX + 0.2  # no larger than needed
+        assert rc["axes.labelsize"] >= rc["xtick.labelsize"] and rc["axes.titlesize"] >= rc["xtick.labelsize"]

@@ -226,3 +226,9 @@ def test_plot_basins_one_entry_per_group():
 def test_helpers_are_exported_from_lib_viz():
     for name in ("band_bounds", "plot_band", "plot_basins", "plot_gradient_field", "plot_heatmap"):
         assert getattr(lib.viz, name) is getattr(plots, name) and name in lib.viz.__all__
+
+
+def test_the_smallest_figure_text_is_a_named_constant_above_the_captions():
+    sizes = [v for k, v in plots.STYLE.items() if k.endswith("size")]
+    assert min(sizes) == plots.MIN_TEXT_PT and "MIN_TEXT_PT" in plots.__all__
+    assert plots.MIN_TEXT_PT * plots.STYLE["figure.dpi"] / 72 >= 14.0  # px at natural size, the 14-px captions

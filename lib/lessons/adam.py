@@ -4,9 +4,10 @@ The arena itself (several optimizers in one stacked run, each tuned on held-out 
 :mod:`lib.arena`, because the chapter "After Adam" uses it too. Here: :data:`ADAM_L2` (the rule
 :func:`lib.rules.adam_l2_update`: Adam with an L2 penalty in the gradient, ``torch.optim.Adam(weight_decay=λ)``,
 against the decoupled :func:`lib.rules.adamw_update`), :class:`StepRecorder` (the size of every update a rule
-makes inside a stacked run), :func:`correction_factor` (how much larger Adam's early steps are without bias
-correction), :func:`noisy_labels` (a problem on which weight decay matters) and :func:`online_counterexample`,
-the online problem on which Adam fails to converge and AMSGrad does not.
+makes inside a stacked run), :class:`StateKeeper` (a rule's last state, e.g. Adam's :math:`\hat v`),
+:func:`correction_factor` (how much larger Adam's early steps are without bias correction), :func:`noisy_labels`
+(a problem on which weight decay matters) and :func:`online_counterexample`, the online problem on which Adam
+fails to converge and AMSGrad does not.
 
 References:
     D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.
@@ -30,6 +31,7 @@ from lib.iterate import iterate, resolve_rule
 __all__ = [
     "ADAM_L2",
     "Counterexample",
+    "StateKeeper",
     "StepRecorder",
     "adam_l2_update",
     "correction_factor",
@@ -89,6 +91,27 @@ class StepRecorder:
     def max(self) -> np.ndarray:
         """``(updates, C)`` largest step of one coordinate of each copy at each update."""
         return np.array(self._max)
+
+
+class StateKeeper:
+    r"""Wraps a rule so that it keeps its last state (e.g. Adam's :math:`m, v` of every copy) and nothing else.
+
+    Unlike :class:`StepRecorder` it does not need the step, so the wrapped rule keeps its in-place update
+    (``inplace=True``, as :func:`lib.train.train_stacked` and :func:`lib.arena.combine` ask for) and costs nothing:
+    ``keeper = StateKeeper(lib.lessons.adam.ADAM_L2)`` can be one contender of an arena, and after the run
+    ``keeper.state`` is the state of that contender's copies, in the order of its block.
+    """
+
+    def __init__(self, rule: str | _rules.Rule):
+        base = resolve_rule(rule)
+        self.state = None
+
+        def update(g, state, theta, *, eta, inplace=False, **hparams):
+            step, state = base.update(g, state, theta, eta=eta, inplace=inplace, **hparams)
+            self.state = state
+            return step, state
+
+        self.rule = base._replace(update=update)
 
 
 def _numpy(x) -> np.ndarray:
@@ -152,7 +175,7 @@ def noisy_labels(data, fraction: float, seed: int = 0, n: int | None = None):
 
 
 class Counterexample(NamedTuple):
-    """The result of :func:`online_counterexample`, one row per run (``eta`` may be a grid)."""
+    """The result of :func:`online_counterexample`, one row per run (``eta`` and ``beta2`` may be grids)."""
 
     x: np.ndarray  # (runs, T + 1) iterates x^0, ..., x^T
     regret: np.ndarray  # (runs, T) average regret R_t / t after t rounds
@@ -167,7 +190,7 @@ def online_counterexample(
     amsgrad: bool = False,
     eta: float | Sequence[float] = 0.5,
     beta1: float = 0.0,
-    beta2: float | None = None,
+    beta2: float | Sequence[float] | None = None,
     eps: float = 1e-8,
     x0: float = 1.0,
 ) -> Counterexample:
@@ -188,6 +211,10 @@ def online_counterexample(
     :math:`R_T/T \not\to 0`. AMSGrad's :math:`\hat v_{\max}` remembers :math:`C^2` and it converges to
     :math:`-1`.
 
+    ``eta`` and ``beta2`` may each be one value or one value per run; they broadcast against each other, and
+    all runs play the game at once (one stacked iteration, about the cost of one run). Row :math:`k` of the
+    result is what a call with the :math:`k`-th values alone gives.
+
     References:
         S. J. Reddi, S. Kale and S. Kumar, "On the convergence of Adam and beyond", ICLR 2018, Theorem 1 and
         section 5 (synthetic experiments).
@@ -204,11 +231,19 @@ def online_counterexample(
     etas = np.atleast_1d(np.asarray(eta, dtype=np.float64))
     if etas.ndim != 1 or np.any(~(etas > 0)):
         raise ValueError(f"Invalid eta: {eta} (must be positive)")
+    beta2s = np.atleast_1d(np.asarray(beta2, dtype=np.float64))
+    if beta2s.ndim != 1 or np.any(~((beta2s >= 0) & (beta2s < 1))):
+        raise ValueError(f"Invalid beta2: {beta2} (must be in [0, 1))")
+    if len(etas) != len(beta2s) and 1 not in (len(etas), len(beta2s)):
+        raise ValueError(f"Invalid grids: {len(etas)} values of eta, {len(beta2s)} of beta2 (must be 1 or equal)")
+    etas, beta2s = np.broadcast_arrays(etas, beta2s)
+    # one beta2 for all runs is passed as a number, as before: the same arithmetic as a single run
+    beta2_arg = float(beta2s[0]) if np.all(beta2s == beta2s[0]) else beta2s.copy()
     slopes = np.where(np.arange(1, steps + 1) % period == 1, float(C), -1.0)  # f_t'(x) at rounds t = 1 .. T
     # eta_t = eta / sqrt(t) at round t = 1, 2, ...: lib.schedules.inverse_sqrt counts from 0
     eta_t = np.stack([schedules.inverse_sqrt(float(e))(np.arange(steps)) for e in etas], axis=1)  # (T, runs)
     it = iterate(lambda x, t: np.full_like(x, slopes[t]), np.full(len(etas), float(x0)), steps, rule="adam",
-                 eta=eta_t, copies_axis=0, project=lambda x: np.clip(x, -1.0, 1.0), beta1=beta1, beta2=beta2,
+                 eta=eta_t, copies_axis=0, project=lambda x: np.clip(x, -1.0, 1.0), beta1=beta1, beta2=beta2_arg,
                  eps=eps, amsgrad=amsgrad)
     xs = it.path.T  # (runs, T + 1)
     loss = slopes * xs[:, :-1]

@@ -7,6 +7,9 @@ r"""Experiments of the chapter "After Adam": memory of the optimizers' state, Mu
   of the gradient before and after Newton–Schulz, and the steps each method needs to converge;
 * :func:`contenders` — every optimizer of the book as an arena contender (Adafactor and Muon through
   :func:`lib.rules.by_parameter` on networks and :func:`lib.rules.on_points` on 2-D surfaces);
+* :func:`cnn_arena` — the arena on :func:`lib.models.small_cnn` (Muon on the convolution kernels flattened to
+  matrices); :func:`against` and :func:`plot_against` — each contender at its tuned η minus a reference, paired by
+  seed, with its interval;
 * :func:`schedule_free_vs_cosine` — schedule-free AdamW against AdamW with a tuned cosine schedule.
 
 References:
@@ -24,11 +27,11 @@ import pandas as pd
 import torch
 
 import lib.optim
-from lib import rules
-from lib.arena import Contender
+from lib import models, rules
+from lib.arena import ArenaResult, Contender, arena, arena_at, compare
 
-__all__ = ["MEMORY_FORMULAS", "contenders", "memory_table", "muon_geometry", "schedule_free_vs_cosine",
-           "state_bytes", "step_time_ratios"]
+__all__ = ["MEMORY_FORMULAS", "against", "cnn_arena", "contenders", "memory_table", "muon_geometry",
+           "plot_against", "schedule_free_vs_cosine", "state_bytes", "step_time_ratios"]
 
 # optimizer -> (constructor, keyword arguments, state numbers of an n x m matrix as a formula and as a function)
 MEMORY_FORMULAS: dict[str, tuple[Callable, dict, str, Callable]] = {
@@ -198,41 +201,108 @@ def contenders(shapes=None, *, points: bool = False, bias_eta: float = 0.01) -> 
     return out
 
 
+def cnn_arena(data, etas: Sequence[float], seeds: Sequence[int], epochs: int, *,
+              tune_seeds: Sequence[int] = (100, 101), labels: Sequence[str] | None = None, batch_size: int = 64,
+              **train_kwargs) -> tuple[ArenaResult, pd.DataFrame]:
+    """The arena on :func:`lib.models.small_cnn`, in the two halves of :mod:`lib.arena`: every contender's η
+    tuned on the grid ``etas`` with ``tune_seeds`` (:func:`lib.arena.arena`, all contenders in one stacked run),
+    then every contender at its tuned η over the fresh ``seeds`` (:func:`lib.arena.arena_at`, one stacked run).
+
+    ``data``: a :class:`lib.data.Dataset` of flat 8×8 digits or of ``(N, 1, 8, 8)`` images; ``labels``: a subset
+    of :func:`contenders` (default all). Adafactor and Muon see each convolution kernel ``(o, i, k, k)`` as an
+    ``o × ik²`` matrix (:func:`lib.rules.by_parameter`), as Jordan's Muon does (``torch.optim.Muon`` accepts 2-D
+    parameters only); Muon's biases take Adam. The networks are evaluated only at the start and the end of each
+    run (``eval_every=epochs``): both halves use the final values alone, and evaluating a convolutional net on
+    the whole training set every epoch costs about a third of a short run. Returns the tuning's
+    :class:`lib.arena.ArenaResult` and :func:`lib.arena.arena_at`'s rows (one per contender and seed).
+    """
+    if data.X_train.ndim == 2:
+        data = data.images()
+    shapes = [tuple(p.shape) for p in models.small_cnn().parameters()]
+    chosen = [c for c in contenders(shapes) if labels is None or c.label in labels]
+    if labels is not None and len(chosen) != len(set(labels)):
+        raise ValueError(f"Invalid labels: {sorted(set(labels) - {c.label for c in chosen})} are not contenders")
+    kwargs = {"epochs": epochs, "batch_size": batch_size, "threads": 1, "progress": False, "eval_every": epochs,
+              **train_kwargs}
+    tuned = arena(lambda s: models.small_cnn(seed=s), data, chosen, etas, seeds=tune_seeds, **kwargs)
+    eta = dict(zip(tuned.table["optimizer"], tuned.table["eta"], strict=True))
+    if any(not np.isfinite(v) for v in eta.values()):
+        raise ValueError(f"Invalid etas: every η of the grid diverged for some contender ({eta})")
+    return tuned, arena_at(lambda s: models.small_cnn(seed=s), data, chosen, eta, seeds, **kwargs)
+
+
+def against(result: ArenaResult | pd.DataFrame, reference: str, metric: str = "test_acc") -> pd.DataFrame:
+    """Every contender against ``reference``, each at its own η: :func:`lib.arena.compare` (mean, paired
+    difference over the seeds with its 95 % t-interval, ``detected``), one row per optimizer. ``result``: the
+    rows of :func:`lib.arena.arena_at`, or an :class:`lib.arena.ArenaResult` (its copies at the selected η)."""
+    if isinstance(result, ArenaResult):
+        result = result.copies.merge(result.table[["optimizer", "eta"]], on=["optimizer", "eta"])
+    return compare(result, reference, metric)
+
+
+def plot_against(ax, tables: dict[str, pd.DataFrame], *, title: str,
+                 xlabel: str = "test accuracy minus the reference's (fraction, paired by seed)"):
+    """The differences of :func:`against` as points with their intervals, one row per optimizer and one
+    series per reference (``tables``: legend label → table); a dotted line at 0."""
+    names = list(dict.fromkeys(n for t in tables.values() for n in t.index))
+    offsets = np.linspace(-0.15, 0.15, len(tables)) if len(tables) > 1 else [0.0]
+    for (label, t), dy in zip(tables.items(), offsets, strict=True):
+        rows = [n for n in names if n in t.index and np.isfinite(t.loc[n, "low"])]
+        y = [names.index(n) + dy for n in rows]
+        d = t.loc[rows]
+        ax.errorbar(d["diff"], y, xerr=[d["diff"] - d["low"], d["high"] - d["diff"]], fmt="o", capsize=3,
+                    label=label)
+    ax.axvline(0, color="0.5", ls=":")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set(xlabel=xlabel, title=title)
+    if len(tables) > 1:  # below the axes, where it hides no interval
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(tables))
+    return ax
+
+
 # ------------------------------------------------------------------------------ schedule-free vs a schedule
 
 
 def schedule_free_vs_cosine(model_fn: Callable, data, etas: Sequence[float], seeds: Sequence[int], epochs: int,
                             batch_size: int = 64) -> pd.DataFrame:
     """AdamW with a cosine schedule to 0 over the run and schedule-free AdamW (evaluated at its average
-    :math:`x`), each η of the grid and seed a run of :func:`lib.train.train`. One row per (method, η, seed) with
-    the final training loss and test accuracy."""
+    :math:`x`), each η of the grid and seed a copy of one stacked run per method (:func:`lib.train.train_stacked`:
+    each copy computes what :func:`lib.train.train` with ``lib.optim.AdamW`` and a per-step cosine schedule, or
+    with ``lib.optim.ScheduleFreeAdamW`` and ``optimizer.eval()``, computes for it alone). One row per (method,
+    η, seed) with the final training loss and test accuracy."""
     from lib import schedules
-    from lib.losses import cross_entropy
-    from lib.train import train
+    from lib.arena import evaluate
+    from lib.train import train_stacked
 
+    copies = [(eta, seed) for eta in etas for seed in seeds]
+    total = epochs * -(-len(data.X_train) // batch_size)
+    kwargs = {"epochs": epochs, "batch_size": batch_size, "eval_every": epochs, "threads": 1, "progress": False}
+    cosine = train_stacked(model_fn, [s for _, s in copies], "adamw", data, hparams={"weight_decay": 0.0},
+                           schedule=[schedules.cosine(eta, total) for eta, _ in copies], schedule_unit="step",
+                           **kwargs)
+    base, last = rules.RULES["schedule_free_adamw"], {}
+
+    def update(g, state, theta, *, eta, inplace=False, **hparams):  # the rule, keeping its last state (x)
+        step, last["state"] = base.update(g, state, theta, eta=eta, inplace=inplace, **hparams)
+        return step, last["state"]
+
+    free = train_stacked(model_fn, [s for _, s in copies], rules.Rule(base.name, base.label, base.init, update,
+                         base.defaults), data, hparams={"eta": [eta for eta, _ in copies]}, **kwargs)
+    names = list(cosine.params)
+    bounds = np.cumsum([0] + [int(np.prod(cosine.params[k].shape[1:])) for k in names])
+    x = last["state"].x
+    averaged = {k: x[:, a:b].reshape(cosine.params[k].shape) for k, a, b in zip(names, bounds[:-1], bounds[1:],
+                                                                                 strict=True)}
     rows = []
-    for method in ("AdamW + cosine", "Schedule-free AdamW"):
-        for eta in etas:
-            for seed in seeds:
-                net = model_fn(seed)
-                n = len(data.X_train)
-                total = epochs * -(-n // batch_size)
-                if method == "AdamW + cosine":
-                    opt = lib.optim.AdamW(net.parameters(), lr=eta, weight_decay=0.0)
-                    sched = schedules.cosine(eta, total)
-                    h = train(net, opt, data, epochs=epochs, batch_size=batch_size, seed=seed, schedule=sched,
-                              schedule_unit="step", progress=False, threads=1)
-                else:
-                    opt = lib.optim.ScheduleFreeAdamW(net.parameters(), lr=eta)
-                    h = train(net, opt, data, epochs=epochs, batch_size=batch_size, seed=seed, progress=False,
-                              threads=1)
-                    opt.eval()  # the average x: what schedule-free training returns
-                with torch.no_grad():
-                    out = net(data.X_train)
-                    loss = float(cross_entropy(out, data.y_train))
-                    acc = float((net(data.X_test).argmax(1) == data.y_test).float().mean())
-                rows.append({"method": method, "eta": eta, "seed": seed, "train_loss": loss, "test_acc": acc,
-                             "diverged": bool(h.diverged)})
+    for method, h, params in (("AdamW + cosine", cosine, cosine.params), ("Schedule-free AdamW", free, averaged)):
+        loss, _ = evaluate(model_fn, params, data.X_train, data.y_train)
+        _, acc = evaluate(model_fn, params, data.X_test, data.y_test)
+        for c, (eta, seed) in enumerate(copies):
+            diverged = bool(h.diverged[c])
+            rows.append({"method": method, "eta": eta, "seed": seed,
+                         "train_loss": np.nan if diverged else float(loss[c]),
+                         "test_acc": np.nan if diverged else float(acc[c]), "diverged": diverged})
     return pd.DataFrame(rows)
 
 

@@ -47,6 +47,7 @@ from lib.checks import check_choice, check_int, check_positive
 from lib.data import Dataset
 from lib.gradients import clip_by_total_norm, clip_grad_norm_, grad_norms
 from lib.viz import Control, Explorer, Frame, Label, Line, Panel
+from lib.viz.figure import min_text_pt
 from lib.viz.plots import PALETTE
 
 __all__ = [
@@ -79,7 +80,7 @@ _MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 SCHEMES = ("normal 1", "normal 0.01", "xavier uniform", "xavier normal", "kaiming fan_in", "kaiming fan_out",
            "orthogonal")
 SCHEME_LABELS = {"normal 1": "N(0, 1)", "normal 0.01": "N(0, 0.01²)", "xavier uniform": "Xavier uniform",
-                 "xavier normal": "Xavier normal", "kaiming fan_in": "He (fan_in)", "kaiming fan_out": "He (fan_out)",
+                 "xavier normal": "Xavier normal", "kaiming fan_in": "He (fan-in)", "kaiming fan_out": "He (fan-out)",
                  "orthogonal": "orthogonal", "scaled": "N(0, σ_w²/n)", "normal": "N(0, s²)",
                  "constant": "all equal"}
 
@@ -301,19 +302,22 @@ def _frame(depth: int, activation: str, sigma_w: float, X, y, seed: int = 0) -> 
     star = chi(activation, sigma_w)
     ratio = p.delta[0] / p.delta[-1]
     items = [Line(layers, p.delta, color=PALETTE[0], width=1.8, marker="o", markersize=3,
-                  label="measured ‖δ_l‖", panel="main"),
+                  label="measured ‖δₗ‖", panel="main"),
              Line(layers, predicted, color=PALETTE[1], width=1.6, style="--",
-                  label="mean-field prediction ∏χ(q_k)", panel="main")]
+                  label="mean-field prediction ∏ₖ χ(qₖ)", panel="main")]
     if not GRAD_YLIM[0] <= p.delta[0] <= GRAD_YLIM[1]:
         items.append(Label(0.02, 0.04 if p.delta[0] < GRAD_YLIM[0] else 0.92,
-                           f"layer 1 off the axis: {p.delta[0]:.1e}", coords="axes", panel="main"))
+                           f"layer 1 off the axis: {p.delta[0]:.1e}", coords="axes", panel="main",
+                           size=min_text_pt(GRADIENT_FIGSIZE[0])))
     regime = "vanishing" if star < 0.99 else "exploding" if star > 1.01 else "at the edge"
     text = [f"χ* = {star:.3g} per layer ({regime}); measured factor {measured_factor(p.delta):.3g}; "
-            f"‖δ_1‖/‖δ_L‖ = {ratio:.2e} over {depth} layers"]
+            f"‖δ₁‖/‖δ{str(depth).translate(_SUBSCRIPT)}‖ = {ratio:.2e} over {depth} layers"]
     return Frame(items, text)
 
 
 GRAD_YLIM = (1e-30, 1e20)
+GRADIENT_FIGSIZE = (7.5, 3.4)
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 def gradient_explorer(X: torch.Tensor, y: torch.Tensor, *, name: str = "initialization-gradients",
@@ -326,18 +330,19 @@ def gradient_explorer(X: torch.Tensor, y: torch.Tensor, *, name: str = "initiali
     controls = {
         "depth": Control(tuple(depths), label="depth L (weight layers)", default=depths[-1]),
         "activation": Control(tuple(ACTIVATIONS), label="activation φ", default="tanh"),
-        "sigma_w": Control(tuple(sigma_ws), label="weight scale σ_w", format=".2g",
+        "sigma_w": Control(tuple(sigma_ws), label="weight scale", format=".2g",
                            default=1.0 if 1.0 in sigma_ws else sigma_ws[0]),
     }
     return Explorer(
         name, controls, lambda depth, activation, sigma_w: _frame(depth, activation, sigma_w, X, y),
-        panels=(Panel("main", xlabel="weight layer l (input side → output side)",
-                      ylabel="gradient norm ‖∂ℓ/∂z_l‖", yscale="log", xlim=(0.0, max(depths) + 1.0),
-                      ylim=GRAD_YLIM, grid=True),),
+        panels=(Panel("main", xlabel=r"weight layer $l$ (input side → output side)",
+                      ylabel=r"gradient norm $\|\partial\ell/\partial z_l\|$", yscale="log",
+                      xlim=(0.0, max(depths) + 1.0), ylim=GRAD_YLIM, grid=True),),
         caption=("Per-layer norm of the gradient of the loss with respect to each layer's pre-activations, "
-                 "root mean square over 128 digits, at initialization with W ~ N(0, σ_w²/64). The dashed line "
+                 "root mean square over 128 digits, at initialization with weights drawn from a normal "
+                 "distribution of variance (weight scale)²/64. The dashed line "
                  "multiplies the output layer's gradient by the mean-field factor χ(q) of every layer in between."),
-        figsize=(7.5, 3.4),
+        figsize=GRADIENT_FIGSIZE,
     )
 
 
@@ -539,7 +544,9 @@ CLIPPED_GD = rules.Rule("clipped_gd", "Gradient descent with norm clipping", _cl
 
 class ClipRuns(NamedTuple):
     """``table``: ``eta, max_norm, seed, diverged, diverged_at, train_loss, test_acc, grad_norm0`` (the
-    full-batch gradient norm at initialization); ``history``; ``setting`` of every copy (its index in
+    full-batch gradient norm at initialization), ``over_cap`` (at the final weights, the fraction of the
+    mini-batches of one pass over the training set whose gradient norm exceeds ``max_norm``: how often the cap
+    still binds at the end; NaN for a diverged copy); ``history``; ``setting`` of every copy (its index in
     ``settings``)."""
 
     table: pd.DataFrame
@@ -567,17 +574,45 @@ def clipping_runs(data: Dataset, settings: Sequence[tuple[float, float]], seeds:
         model = deep_mlp(depth, width, activation, "scaled", sigma_w=sigma_w, seed=seed)
         losses.cross_entropy(model(X.to(model[0].weight.dtype)), y).backward()
         g0[seed] = float(clip_grad_norm_(model.parameters(), math.inf))  # the norm, nothing clipped
+    final = _final_batch_norms(h, data, lambda: deep_mlp(depth, width, activation, "scaled", sigma_w=sigma_w),
+                               batch_size)
     rows = [{"eta": settings[k][0], "max_norm": settings[k][1], "seed": seed, "diverged": bool(h.diverged[i]),
              "diverged_at": int(h.diverged_at[i]), "train_loss": h.train_loss[i, -1], "test_acc": h.test_acc[i, -1],
-             "grad_norm0": g0[seed]} for i, (k, seed) in enumerate(copies)]
+             "grad_norm0": g0[seed], "over_cap": float(np.mean(final[i] > settings[k][1])) if not h.diverged[i]
+             else math.nan} for i, (k, seed) in enumerate(copies)]
     return ClipRuns(pd.DataFrame(rows), h, np.array([k for k, _ in copies]))
+
+
+def _final_batch_norms(h: train.StackedHistory, data: Dataset, make_model, batch_size: int,
+                       seed: int = 0) -> np.ndarray:
+    """``(C, B)``: the gradient norm of every copy at its final parameters on each of the ``B`` full mini-batches
+    of one shuffled pass over the training set (the same batches for every copy; NaN rows for diverged copies).
+    Vectorized with ``torch.func.vmap`` over copies and batches: one call instead of ``C × B`` backward passes."""
+    model = make_model()
+    X, y = data.X_train.to(model[0].weight.dtype), data.y_train
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    batches = order[: len(X) // batch_size * batch_size].reshape(-1, batch_size)
+    norms = np.full((h.n_copies, len(batches)), math.nan)
+    kept = torch.as_tensor(np.flatnonzero(~np.asarray(h.diverged)))
+    if len(kept) == 0:
+        return norms
+
+    def loss(params, xb, yb):
+        return losses.cross_entropy(torch.func.functional_call(model, params, (xb,)), yb)
+
+    per_batch = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
+    params = {name: h.params[name][kept].detach() for name, _ in model.named_parameters()}
+    grads = torch.func.vmap(per_batch, in_dims=(0, None, None))(params, X[batches], y[batches])
+    norms[kept.numpy()] = torch.sqrt(sum(g.pow(2).flatten(2).sum(2) for g in grads.values())).double().numpy()
+    return norms
 
 
 # ------------------------------------------------------------------------------------------------ figures
 def plot_profiles(axes, X: torch.Tensor, y: torch.Tensor, sigma_ws: Sequence[float], *, depth: int = 50,
                   seed: int = 0) -> None:
-    """One panel per activation (``axes`` in the order of :data:`ACTIVATIONS`): measured per-layer gradient
-    norms (solid) and the mean-field prediction (dashed) for every :math:`\\sigma_w`, log axis."""
+    """One panel per activation (``axes`` in the order of :data:`ACTIVATIONS`, on a figure made with
+    ``layout="constrained"``): measured per-layer gradient norms (solid) and the mean-field prediction (dashed)
+    for every :math:`\\sigma_w`, log axis, and one legend under the panels."""
     X = X.to(torch.float64)
     layers = np.arange(1, depth + 1)
     for ax, activation in zip(axes, ACTIVATIONS, strict=True):
@@ -585,14 +620,16 @@ def plot_profiles(axes, X: torch.Tensor, y: torch.Tensor, sigma_ws: Sequence[flo
             model = deep_mlp(depth, 64, activation, "scaled", sigma_w=sigma_w, seed=seed, dtype=torch.float64)
             p = gradient_profile(model, X, y, activation)
             color = PALETTE[i % len(PALETTE)]
-            ax.semilogy(layers, p.delta, color=color, lw=1.6, label=f"σ_w = {sigma_w:g}")
+            ax.semilogy(layers, p.delta, color=color, lw=1.6, label=f"$\\sigma_w = {sigma_w:g}$")
             ax.semilogy(layers, predicted_profile(activation, sigma_w, p.q, p.delta[-1]), color=color, lw=1.2,
                         ls="--")
-        ax.set(title=activation, xlabel="weight layer l", ylim=GRAD_YLIM)
+        ax.set(title=activation, xlabel=r"weight layer $l$", ylim=GRAD_YLIM)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("‖∂ℓ/∂z_l‖ (RMS over examples)")
-    axes[len(axes) // 2].legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4,
-                                title="solid: measured, dashed: ∏χ(q_k)")
+    axes[0].set_ylabel(r"$\|\partial\ell/\partial z_l\|$ (RMS over examples)")
+    # one legend for the figure, under the panels (wider than one panel, it would squeeze the panel holding it);
+    # "outside" needs a figure made with layout="constrained"
+    axes[0].figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4,
+                          title=r"solid: measured, dashed: $\prod_k\,\chi(q_k)$")
 
 
 def plot_factors(ax, table: pd.DataFrame) -> None:
@@ -603,10 +640,11 @@ def plot_factors(ax, table: pd.DataFrame) -> None:
                   label=activation)
     lo = min(table["chi"].min(), table["measured"].min()) / 1.5
     hi = max(table["chi"].max(), table["measured"].max()) * 1.5
-    ax.loglog([lo, hi], [lo, hi], color="0.5", lw=1, ls=":", label="measured = χ*")
+    ax.loglog([lo, hi], [lo, hi], color="0.5", lw=1, ls=":", label=r"measured = $\chi^*$")
     ax.axhline(1.0, color="0.7", lw=0.8)
-    ax.set(xlabel="mean-field χ* = σ_w² E[φ′(h)²] at q*", ylabel="measured factor per layer",
-           title="Per-layer factor of ‖δ‖², measured vs predicted")
+    ax.set(xlabel=r"mean-field $\chi^* = \sigma_w^2\,\mathbb{E}[\phi^{\prime}(h)^2]$ at $q^*$",
+           ylabel="measured factor per layer",
+           title=r"Per-layer factor of $\|\delta\|^2$, measured vs predicted")
     ax.legend()
     ax.grid(alpha=0.3, which="both")
 

@@ -516,9 +516,14 @@ def _finish(fig, *axes) -> None:
 
 
 def decay_demo(problem: LeastSquares, demo: dict, steps: int, batch_size: int, n_seeds: int, eta: float,
-               late: int) -> dict[str, float]:
+               late: int, cuts=(), window: int = 100) -> dict[str, float]:
     """The first figure: SGD with each schedule of ``demo`` ({label: schedule}), ``n_seeds`` runs each, against the
-    exact expectation; returns the numbers the text quotes (excess losses averaged over seeds)."""
+    exact expectation; returns the numbers the text quotes (excess losses averaged over seeds).
+
+    ``demo_manual_plateau_k`` is the manual decay's excess averaged over the ``window`` steps before its k-th cut
+    of ``cuts`` (k = 0, 1, ...) and, for k = len(cuts), before the end; ``demo_*_seed_min/max`` are the smallest
+    and largest ratio, over seeds, of a seed's constant-rate plateau to its own final excess (the seeds are shared
+    by the schedules)."""
     labels = list(demo)
     runs = sgd(problem, [demo[k] for k in labels for _ in range(n_seeds)], steps, batch_size=batch_size,
                seeds=[s for _ in labels for s in range(n_seeds)], every=10)
@@ -544,12 +549,20 @@ def decay_demo(problem: LeastSquares, demo: dict, steps: int, batch_size: int, n
     _finish(fig, ax, ax2)
     const, manual, inverse = labels
     plateau = float(np.mean(excess[const][:, runs.step >= late]))
-    return {"ls_start": float(pred[const][0]), "demo_floor_measured": plateau,
-            "demo_floor_exact": float(stationary_excess(problem, eta, batch_size)),
-            "demo_manual_end": float(excess[manual][:, -1].mean()),
-            "demo_inv_end": float(excess[inverse][:, -1].mean()),
-            "demo_manual_end_pred": float(pred[manual][-1]), "demo_inv_end_pred": float(pred[inverse][-1]),
-            "demo_gain": plateau / float(excess[inverse][:, -1].mean())}
+    out = {"ls_start": float(pred[const][0]), "demo_floor_measured": plateau,
+           "demo_floor_exact": float(stationary_excess(problem, eta, batch_size)),
+           "demo_manual_end": float(excess[manual][:, -1].mean()),
+           "demo_inv_end": float(excess[inverse][:, -1].mean()),
+           "demo_manual_end_pred": float(pred[manual][-1]), "demo_inv_end_pred": float(pred[inverse][-1]),
+           "demo_gain": plateau / float(excess[inverse][:, -1].mean())}
+    for k, end in enumerate((*cuts, steps)):
+        out[f"demo_manual_plateau_{k}"] = float(np.mean(excess[manual][:, (runs.step >= end - window)
+                                                                          & (runs.step < end)]))
+    per_seed = np.mean(excess[const][:, runs.step >= late], axis=1)
+    for key, label in (("manual", manual), ("inv", inverse)):
+        ratio = per_seed / excess[label][:, -1]
+        out[f"demo_{key}_seed_min"], out[f"demo_{key}_seed_max"] = float(ratio.min()), float(ratio.max())
+    return out
 
 
 def floor_experiment(problem: LeastSquares, etas, batches, n_seeds: int, steps: int) -> pd.DataFrame:

@@ -174,13 +174,15 @@ class Markers:
 
 @dataclass(frozen=True, eq=False)
 class Label:
-    """Text at ``(x, y)``: data coordinates, or axes fractions with ``coords="axes"``."""
+    """Text at ``(x, y)``: data coordinates, or axes fractions with ``coords="axes"``. ``size`` in points; by
+    default the explorer's smallest text size (:func:`lib.viz.figure.min_text_pt`: as large as the page's figure
+    captions)."""
 
     x: float
     y: float
     text: str
     color: Any = "black"
-    size: float = 8.0
+    size: float | None = None
     ha: str = "left"
     va: str = "baseline"
     coords: str = "data"

@@ -154,15 +154,24 @@ def optimizer_explorer(
         return View(items, panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1), "title": s.label},
                                    "loss": loss})
 
+    frames: dict[tuple, Frame] = {}
+
     def compute(surface, rule, eta, steps, **values):
+        # Settings that differ only in hyperparameters the rule does not have draw the same frame: compute it
+        # once (e.g. GD under every β and β₂ of an Adam explorer).
+        used = tuple((h, v) for h, v in values.items() if hparam_name(rule, h) in RULES[rule].defaults)
+        key = (surface, rule, eta, steps, used)
+        if key not in frames:
+            frames[key] = draw(surface, rule, eta, steps, dict(used), values)
+        return frames[key]
+
+    def hparam_name(rule, h):
+        return BETA.get(rule) if h == "beta" else h
+
+    def draw(surface, rule, eta, steps, used, values):
         s, r = surfaces[surface], RULES[rule]
-        kwargs, unused = {}, []
-        for h, v in values.items():
-            target = BETA.get(rule) if h == "beta" else h
-            if target in r.defaults:
-                kwargs[target] = v
-            else:
-                unused.append(controls[h].label or h)
+        kwargs = {hparam_name(rule, h): v for h, v in used.items()}
+        unused = [controls[h].label or h for h in values if h not in used]
         theta0 = starts_of[surface]
         traj = run(rule, s, theta0, steps, eta=eta, bound=bound, **kwargs)
         floor = floors[surface]
@@ -188,8 +197,7 @@ def optimizer_explorer(
             else:
                 finals.append(f"start {i + 1}: {_fmt(float(gap[i, -1]))}")
         setting = ", ".join([f"η = {controls['eta'].text(eta)}"]
-                            + [f"{controls[h].label} = {controls[h].text(v)}" for h, v in values.items()
-                               if (controls[h].label or h) not in unused])
+                            + [f"{controls[h].label} = {controls[h].text(v)}" for h, v in used.items()])
         items += diverged  # on top of the paths, and last in the legend
         what = "L − L*" if floor is not None else "L"
         text = [f"{r.label} ({setting}), {what} after {steps} steps — " + " · ".join(finals)]

@@ -121,7 +121,8 @@ def _dash(style: str, width: float) -> list[float] | None:
     return [round(v * scale, 3) for v in pattern]
 
 
-def item_style(item: Item) -> dict:
+def item_style(item: Item, text_pt: float | None = None) -> dict:
+    """The drawing style of ``item``; a :class:`Label` is drawn at ``text_pt`` points at least."""
     if isinstance(item, Line):
         return {"k": "l", "c": check_color(item.color), "a": item.alpha, "w": item.width,
                 "d": _dash(item.style, item.width), "ls": LINESTYLES[item.style], "m": item.marker,
@@ -130,17 +131,22 @@ def item_style(item: Item) -> dict:
         edge = item.color if item.edgecolor is None else item.edgecolor
         return {"k": "m", "c": check_color(item.color), "e": check_color(edge), "ew": item.edgewidth,
                 "m": item.marker, "ms": item.size, "a": item.alpha, "clip": not item.clamp}
-    return {"k": "t", "c": check_color(item.color), "fs": item.size, "ha": item.ha, "va": item.va}
+    sizes = [size for size in (item.size, text_pt) if size is not None]
+    if not sizes:
+        raise ValueError(f"Invalid text_pt: None for a Label without a size ({item.text!r})")
+    return {"k": "t", "c": check_color(item.color), "fs": max(sizes), "ha": item.ha, "va": item.va}
 
 
-def prepare(frame: Frame, panels: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[Prepared]:
+def prepare(frame: Frame, panels: Sequence[Mapping[str, Any]], names: Sequence[str],
+            text_pt: float | None = None) -> list[Prepared]:
     """Map a frame's items to axes fractions of the resolved ``panels`` (dicts with ``xlim``, ``ylim``,
-    ``xscale``, ``yscale``), cut lines at non-finite values, clip them, clamp markers that ask for it."""
+    ``xscale``, ``yscale``), cut lines at non-finite values, clip them, clamp markers that ask for it. Labels
+    are drawn at ``text_pt`` points at least (their own size if larger)."""
     out = []
     for item in frame.items:
         p = panel_index(item.panel, names)
         spec = panels[p]
-        style = item_style(item)
+        style = item_style(item, text_pt)
         if isinstance(item, Label):
             if item.coords == "axes":
                 u, v = float(item.x), float(item.y)

@@ -30,7 +30,7 @@ import PIL.Image
 from matplotlib.lines import Line2D
 
 from lib.viz.declaration import Frame, View
-from lib.viz.figure import DPI, RC, draw_view, new_figure
+from lib.viz.figure import DPI, RC, draw_view, min_text_pt, new_figure
 from lib.viz.geometry import Prepared, marker_filled, prepare
 from lib.viz.static import legend_entries, legend_html, text_html
 
@@ -153,7 +153,7 @@ class LiveExplorer:
             self._enter_view(key)
         view, specs, background, _ = self._views[key]
         frame = self._frame(indices)
-        prepared = prepare(frame, specs, self.explorer.names)
+        prepared = prepare(frame, specs, self.explorer.names, min_text_pt(self.explorer.figsize[0]))
         used: dict[tuple[int, str], int] = {}
         drawn = []
         for item in prepared:

@@ -39,6 +39,7 @@ from lib.viz.legibility import record_text_size
 __all__ = [
     "CRITICAL_STYLE",
     "FIGURE_WIDTH",
+    "MIN_TEXT_PT",
     "NOT_CONVERGED",
     "PALETTE",
     "STYLE",
@@ -64,11 +65,14 @@ __all__ = [
 # the book's one figure style, set by importing lib.viz (chapters do not touch rcParams); the explorers' own
 # figures use lib.viz.figure.RC on top of it
 # Text sizes: a figure is at most FIGURE_WIDTH wide, so that it is shown at its natural size in the page's column at
-# 1280 px, where 10.5 pt at 100 dpi are 14.6 px, above the 14-px captions (``_assets/book.css``); the site's test
-# ``test_reader.py`` checks every figure against its page's caption text.
+# 1280 px, where MIN_TEXT_PT = 10.5 pt at 100 dpi are 14.6 px, above the 14-px captions (``_assets/book.css``); the
+# site's test ``test_reader.py`` checks every figure against its page's caption text. A figure that sets a size
+# itself (a smaller title, the numbers of a heat map's cells) uses MIN_TEXT_PT, never a smaller literal.
 FIGURE_WIDTH = 9.2
-STYLE = {"figure.dpi": 100, "font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11, "xtick.labelsize": 10.5,
-         "ytick.labelsize": 10.5, "legend.fontsize": 10.5, "legend.title_fontsize": 10.5, "figure.titlesize": 11.5}
+MIN_TEXT_PT = 10.5
+STYLE = {"figure.dpi": 100, "font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11,
+         "xtick.labelsize": MIN_TEXT_PT, "ytick.labelsize": MIN_TEXT_PT, "legend.fontsize": MIN_TEXT_PT,
+         "legend.title_fontsize": MIN_TEXT_PT, "figure.titlesize": 11.5}
 
 
 def use_style() -> None:

@@ -23,7 +23,7 @@ import matplotlib as mpl
 
 from lib.viz.codec import Q, encode_item
 from lib.viz.declaration import Line, Markers, View
-from lib.viz.figure import DPI, RC, draw_view, new_figure
+from lib.viz.figure import DPI, RC, draw_view, min_text_pt, new_figure
 from lib.viz.geometry import Prepared, item_style, marker_commands, marker_filled, prepare
 
 if TYPE_CHECKING:  # only for annotations: lib.viz.explorer imports this module
@@ -67,7 +67,7 @@ def legend_html(entries: Sequence[tuple[str, dict]]) -> str:
         return ""
     spans = "".join(f'<span class="lx-entry" role="listitem" style="display:inline-block;margin:0 14px 2px 0;'
                     f'white-space:nowrap">{_swatch(style)}{html.escape(label)}</span>' for label, style in entries)
-    return f'<div class="lx-legend-list" role="list" aria-label="legend" style="font-size:0.85em">{spans}</div>'
+    return f'<div class="lx-legend-list" role="list" aria-label="legend" style="font-size:0.875rem">{spans}</div>'
 
 
 def text_html(lines: Sequence[str]) -> str:
@@ -101,9 +101,14 @@ def payload(explorer: Explorer) -> dict:
     styles, style_ids = [], {}
     legends, legend_ids = [], {}
     encoded, frame_ids, index = [], {}, []
+    done: dict[tuple[int, tuple], int] = {}  # a compute that returns one Frame for several settings: encode it once
     for c in combos:
+        shared = (id(frames[c]), explorer.view_key(c))
+        if shared in done:
+            index.append(done[shared])
+            continue
         view, specs = resolved[explorer.view_key(c)]
-        prepared = prepare(frames[c], specs, explorer.names)
+        prepared = prepare(frames[c], specs, explorer.names, min_text_pt(explorer.figsize[0]))
         items = []
         for item in prepared:
             key = json.dumps(item.style, sort_keys=True)
@@ -120,6 +125,7 @@ def payload(explorer: Explorer) -> dict:
         if key not in frame_ids:
             frame_ids[key] = len(encoded)
             encoded.append(record)
+        done[shared] = frame_ids[key]
         index.append(frame_ids[key])
     markers = sorted({s["m"] for s in styles if s.get("m")})
     return {

@@ -154,7 +154,7 @@ def _kernel_idle(lab: Lab, timeout_s: float) -> None:
     pytest.fail(f"no idle kernel after {timeout_s} s: {lab.api('/api/kernels')}")
 
 
-@pytest.mark.parametrize(("chapter", "progress_bars"), [("explorers", False)])
+@pytest.mark.parametrize(("chapter", "progress_bars"), [("explorers", False), ("gradient_descent", True)])
 def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, screenshot_dir, chapter, progress_bars):
     log_start = len(lab.log.read_text(encoding="utf-8", errors="replace"))
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -170,8 +170,8 @@ def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, scree
         page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-ran.png"))
         assert not page.locator(ERROR_OUTPUT).all_inner_texts(), page.locator(ERROR_OUTPUT).all_inner_texts()
         assert prompts and all(RAN.match(p.strip()) for p in prompts), prompts
-        if progress_bars:
-            assert page.locator(".jp-NotebookPanel .widget-progress").count() > 0, "no tqdm progress bar"
+        if progress_bars:  # tqdm.auto in a kernel is an ipywidgets 8 progress bar (class widget-hprogress)
+            assert page.locator(".jp-NotebookPanel .widget-hprogress").count() > 0, "no tqdm progress bar"
 
         image = page.locator(".jp-NotebookPanel .widget-image").first
         image.scroll_into_view_if_needed()
