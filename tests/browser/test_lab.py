@@ -35,9 +35,12 @@ sync = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sync)
 
 # Settings for the test only: every cell in the DOM (JupyterLab may otherwise virtualize long notebooks), no
-# news pop-up. The repository's own .jupyter (what `make lab` uses) comes after these on the config path.
+# news pop-up, and no autosave (a saved notebook would rewrite the chapter's .md through jupytext, and the book's
+# cache would then count the chapter as changed). The repository's own .jupyter (what `make lab` uses) comes after
+# these on the config path.
 TEST_OVERRIDES = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 ERROR_IN_LOG = re.compile(r"Traceback \(most recent call last\)|\b\w*Error: |^\[E \d")
@@ -53,10 +56,12 @@ class Lab:
     def __init__(self, url: str, token: str, log: Path):
         self.url, self.token, self.log = url, token, log
 
-    def api(self, path: str):
-        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
+    def api(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"},
+                                         method=method)
         with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
+            body = response.read()
+        return json.loads(body) if body else None
 
     def log_errors(self, since: int = 0) -> list[str]:
         text = self.log.read_text(encoding="utf-8", errors="replace")[since:]
@@ -129,54 +134,72 @@ ERROR_OUTPUT = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.e
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
 
-def _run_all_cells(page, timeout_s: float) -> list[str]:
-    """Open the Run menu, run all cells, and wait until every code cell ran (or one failed); the prompts."""
-    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+def _run_all_cells(page, panel, timeout_s: float) -> list[str]:
+    """Open the Run menu, run all cells of `panel`, and wait until every code cell ran (or one failed); the prompts."""
+    panel.locator(".jp-Cell").first.click()
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.locator('.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)').click()
     deadline = time.monotonic() + timeout_s
     while True:
-        prompts = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         ran = [bool(RAN.match(p.strip())) for p in prompts]
-        failed = page.locator(ERROR_OUTPUT).all_inner_texts()
+        failed = panel.locator(ERROR_OUTPUT).all_inner_texts()
         if (prompts and all(ran)) or any("Error" in text for text in failed) or time.monotonic() > deadline:
             return prompts
         time.sleep(2)
 
 
-def _kernel_idle(lab: Lab, timeout_s: float) -> None:
+def _session(lab: Lab, path: str) -> dict | None:
+    return next((s for s in lab.api("/api/sessions") if s["path"] == path), None)
+
+
+def _kernel_idle(lab: Lab, path: str, timeout_s: float) -> dict:
+    """Wait until the notebook at `path` has its own kernel and that kernel is idle; its session.
+
+    Another chapter's kernel may still be alive (the server serves the whole module), so the wait is for this
+    notebook's session, not for any idle kernel: "Run all" before the notebook's kernel exists runs nothing.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        kernels = lab.api("/api/kernels")
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
+        session = _session(lab, path)
+        if session and session["kernel"] and session["kernel"]["execution_state"] == "idle":
+            return session
         time.sleep(0.5)
-    pytest.fail(f"no idle kernel after {timeout_s} s: {lab.api('/api/kernels')}")
+    pytest.fail(f"no idle kernel for {path} after {timeout_s} s: {lab.api('/api/sessions')}")
 
 
 @pytest.mark.parametrize(("chapter", "progress_bars"), [("explorers", False), ("gradient_descent", True)])
 def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, screenshot_dir, chapter, progress_bars):
     log_start = len(lab.log.read_text(encoding="utf-8", errors="replace"))
+    path = f"chapters/{chapter}.md"
+    source = ROOT / path
+    source_before = (source.read_bytes(), source.stat().st_mtime_ns)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
+    session = None
     try:
         # the chapter's .md opens as a notebook: jupytext is the default viewer (the repository's .jupyter)
-        page.goto(f"{lab.url}/lab/tree/chapters/{chapter}.md?token={lab.token}")
-        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=180_000)
-        _kernel_idle(lab, timeout_s=180)
-        prompts = _run_all_cells(page, timeout_s=600)
+        # a workspace of its own: JupyterLab would otherwise restore the previous test's notebook beside this one
+        page.goto(f"{lab.url}/lab/workspaces/test-{chapter}/tree/{path}?token={lab.token}")
+        panel = page.locator(".jp-NotebookPanel:visible")
+        panel.locator(".jp-CodeCell").first.wait_for(timeout=180_000)
+        assert panel.count() == 1, f"{panel.count()} notebooks are open"
+        session = _kernel_idle(lab, path, timeout_s=180)
+        panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+            timeout=60_000)  # the page, too, is connected to that kernel
+        prompts = _run_all_cells(page, panel, timeout_s=600)
         page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-ran.png"))
-        assert not page.locator(ERROR_OUTPUT).all_inner_texts(), page.locator(ERROR_OUTPUT).all_inner_texts()
+        assert not panel.locator(ERROR_OUTPUT).all_inner_texts(), panel.locator(ERROR_OUTPUT).all_inner_texts()
         assert prompts and all(RAN.match(p.strip()) for p in prompts), prompts
         if progress_bars:  # tqdm.auto in a kernel is an ipywidgets 8 progress bar (class widget-hprogress)
-            assert page.locator(".jp-NotebookPanel .widget-hprogress").count() > 0, "no tqdm progress bar"
+            assert panel.locator(".widget-hprogress").count() > 0, "no tqdm progress bar"
 
-        image = page.locator(".jp-NotebookPanel .widget-image").first
+        image = panel.locator(".widget-image").first
         image.scroll_into_view_if_needed()
         before = image.get_attribute("src")
-        slider = page.locator(".jp-NotebookPanel .widget-slider [role=slider]").first
+        slider = panel.locator(".widget-slider [role=slider]").first
         slider.scroll_into_view_if_needed()
         slider.focus()
         page.keyboard.press("ArrowRight")
@@ -185,5 +208,8 @@ def test_a_reader_runs_the_chapter_and_moves_a_live_explorer(lab, browser, scree
         page.screenshot(path=str(screenshot_dir / f"lab-{chapter}-moved.png"))
     finally:
         context.close()
+        if session:
+            lab.api(f"/api/sessions/{session['id']}", method="DELETE")
+    assert (source.read_bytes(), source.stat().st_mtime_ns) == source_before, f"running {path} in JupyterLab wrote it"
     assert not page_errors, page_errors
     assert not lab.log_errors(log_start), lab.log_errors(log_start)
