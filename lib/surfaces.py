@@ -62,7 +62,8 @@ class Surface:
 
     ``f(x, y)``, ``df(x, y) -> (f_x, f_y)`` and ``d2f(x, y) -> ((f_xx, f_xy), (f_yx, f_yy))`` take the two
     coordinates as same-shaped arrays or tensors; :meth:`value`, :meth:`grad` and :meth:`hessian` apply them
-    to points of shape ``(..., 2)``.
+    to points of shape ``(..., 2)``. ``axis_labels`` name the two coordinates in figures (the parameters the
+    surface is a loss of, such as ``("w₁", "w₂")``; ``("θ₁", "θ₂")`` by default).
     """
 
     name: str
@@ -74,11 +75,14 @@ class Surface:
     df: Callable = field(repr=False)
     d2f: Callable = field(repr=False)
     formula: str = ""
+    axis_labels: tuple[str, str] = ("θ₁", "θ₂")
 
     def __post_init__(self):
         for p in self.critical_points:
             if p.kind not in KINDS:
                 raise ValueError(f"Invalid critical point kind: {p.kind!r}, expected one of {KINDS}")
+        if len(self.axis_labels) != 2 or not all(isinstance(a, str) for a in self.axis_labels):
+            raise ValueError(f"Invalid axis_labels: {self.axis_labels!r} (two strings)")
 
     def value(self, xy):
         """:math:`f(x, y)` at points ``xy`` of shape ``(..., 2)``, shape ``(...)``."""
@@ -117,7 +121,7 @@ def quadratic(kappa: float = 10.0, angle: float = 0.0, lam_max: float = 1.0) -> 
     d = lam_max * s * s + lam_min * c * c
     return Surface(
         name="quadratic",
-        label=f"Quadratic (κ={kappa:g})",
+        label=_quadratic_label(kappa, angle, lam_max),
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         starts=((-1.8, 0.9), (1.6, 1.6), (0.4, -1.8)),
         critical_points=(CriticalPoint((0.0, 0.0), "global minimum"),),
@@ -127,6 +131,18 @@ def quadratic(kappa: float = 10.0, angle: float = 0.0, lam_max: float = 1.0) -> 
         formula=(rf"\tfrac12\theta^\top A\theta,\ A = R_{{{angle:g}}}\,"
                  rf"\mathrm{{diag}}({lam_max:g}, {lam_min:g})\,R_{{{angle:g}}}^\top"),
     )
+
+
+def _quadratic_label(kappa: float, angle: float, lam_max: float) -> str:
+    """"Quadratic (κ = 10)", with the turn and the scale where they differ from the default: two quadratics with
+    the same label are the same surface."""
+    parts = [f"κ = {kappa:g}"]
+    turn = math.degrees(angle) % 180.0
+    if abs(turn) > 1e-9 and abs(turn - 180.0) > 1e-9:
+        parts.append(f"turned {turn:.3g}°")
+    if lam_max != 1.0:
+        parts.append(f"λₘₐₓ = {lam_max:g}")
+    return f"Quadratic ({', '.join(parts)})"
 
 
 def lee_network(x: float = 1.0, y_hat: float = 1.0) -> Surface:
@@ -162,6 +178,7 @@ def lee_network(x: float = 1.0, y_hat: float = 1.0) -> Surface:
         d2f=lambda w1, w2: ((2.0 * x * x * w2 * w2, 4.0 * x * x * w1 * w2 - 2.0 * x * y_hat),
                             (4.0 * x * x * w1 * w2 - 2.0 * x * y_hat, 2.0 * x * x * w1 * w1)),
         formula=rf"L(w_1, w_2) = ({y_hat:g} - {x:g}\,w_1 w_2)^2",
+        axis_labels=("w₁", "w₂"),
     )
 
 

@@ -70,6 +70,7 @@ def test_a_clean_chapter_passes(tmp_path):
         ("a loss of 6.5e-10", "6.5e-10"),
         ("about 97 % of the runs", "97"),
         ("over 1 300 updates", "1 300"),
+        ("with 301\u00a0578 parameters", "301\u00a0578"),
     ],
 )
 def test_a_planted_literal_is_found_with_its_line(tmp_path, planted, number):
@@ -80,6 +81,14 @@ def test_a_planted_literal_is_found_with_its_line(tmp_path, planted, number):
     assert [f.number for f in findings] == [number], findings
     line = text.splitlines()[findings[0].line - 1]
     assert planted in line
+
+
+def test_a_number_in_a_code_comment_declares_nothing(tmp_path):
+    """ "WIDE = [64, 512, 512, 10]  # 301 578 parameters" once let a wrong count into the prose."""
+    text = CLEAN.replace('BETAS = [0.5, 0.9, 0.98]', 'BETAS = [0.5, 0.9, 0.98]  # 301 578 parameters, colour "#1f77b4"')
+    page = tmp_path / "demo.md"
+    page.write_text(text.replace("Try β = 0.5.", "Try β = 0.5 with 301 578 parameters."))
+    assert [f.number for f in check_prose.check(page)] == ["301 578"]
 
 
 def test_numbers_in_math_code_roles_and_options_are_not_prose(tmp_path):

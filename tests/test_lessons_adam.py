@@ -1,5 +1,5 @@
-"""lib.lessons.adam: Adam + L2 = torch.optim.Adam(weight_decay), step recorder, bias-correction factor, noisy labels,
-the AMSGrad counterexample."""
+"""lib.lessons.adam: Adam + L2 = torch.optim.Adam(weight_decay), step recorder, bias-correction factor, one knob at a
+time, noisy labels, the AMSGrad counterexample."""
 
 import math
 
@@ -98,6 +98,90 @@ def test_correction_factor_values():
 def test_correction_factor_rejects(args):
     with pytest.raises(ValueError, match="Invalid"):
         lesson.correction_factor(*args)
+
+
+# --------------------------------------------------------------------------------------- one knob at a time
+def test_one_at_a_time_lists_the_default_then_each_one_knob_change():
+    settings = lesson.one_at_a_time({"eta": 0.03, "beta1": 0.9, "eps": 1e-8},
+                                    {"eta": [0.01, 0.03, 0.1], "beta1": [0.0, 0.9]})
+    assert settings == [{"eta": 0.03, "beta1": 0.9, "eps": 1e-8},
+                        {"eta": 0.01, "beta1": 0.9, "eps": 1e-8}, {"eta": 0.1, "beta1": 0.9, "eps": 1e-8},
+                        {"eta": 0.03, "beta1": 0.0, "eps": 1e-8}]
+    assert lesson.one_at_a_time({"eta": 0.1}, {}) == [{"eta": 0.1}]
+    with pytest.raises(ValueError, match="no default"):
+        lesson.one_at_a_time({"eta": 0.1}, {"beta1": [0.5]})
+    with pytest.raises(ValueError, match="1-D"):
+        lesson.one_at_a_time({"eta": 0.1}, {"eta": 0.5})
+
+
+def test_sweep_equals_grid_run_on_a_factorial_and_pairs_by_seed(digits64):
+    kwargs = {"epochs": 2, "batch_size": 50, "progress": False}
+    settings = [{"eta": 0.01, "beta1": 0.9}, {"eta": 0.03, "beta1": 0.9}, {"eta": 0.01, "beta1": 0.5},
+                {"eta": 0.03, "beta1": 0.5}]
+    table, history = lesson.sweep(tiny, digits64, "adam", settings, [3, 4], last=2, **kwargs)
+    assert len(table) == 8 and history.n_copies == 8
+    assert table["setting"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and table["seed"].tolist() == [3, 4] * 4
+    assert table.loc[5, "eta"] == 0.01 and table.loc[5, "beta1"] == 0.5
+    # the same factorial through lib.arena.grid_run (β₁ slowest there): the same numbers, copy for copy
+    grid, _ = arena.grid_run(tiny, digits64, "adam", {"beta1": [0.9, 0.5], "eta": [0.01, 0.03]}, [3, 4], last=2,
+                             **kwargs)
+    columns = ["beta1", "eta", "seed", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
+    np.testing.assert_allclose(table[columns].to_numpy(float), grid[columns].to_numpy(float), rtol=1e-12)
+    # paired by seed: lib.arena.compare reads it by setting
+    diff = arena.compare(table, 0, "train_loss", by="setting")
+    assert diff.loc[1, "n"] == 2 and np.isfinite(diff.loc[3, "low"])
+
+
+def test_knob_effects_are_paired_by_seed_against_the_default():
+    import pandas as pd
+
+    settings = [{"eta": 0.03, "beta1": 0.9}, {"eta": 0.01, "beta1": 0.9}, {"eta": 0.03, "beta1": 0.5},
+                {"eta": 0.01, "beta1": 0.5}]
+    seeds = [0, 1, 2, 3]
+    loss = {0: [1.0, 2.0, 4.0, 1.0], 1: [10.0, 20.0, 40.0, 10.0], 2: [1.1, 1.9, 4.4, 0.9], 3: [3.0, 6.0, 12.0, 3.0]}
+    acc = {0: [0.90, 0.92, 0.91, 0.93], 1: [0.80, 0.83, 0.81, 0.82], 2: [0.90, 0.93, 0.90, 0.93],
+           3: [0.85, 0.87, 0.86, 0.88]}
+    runs = pd.DataFrame([{"setting": k, **settings[k], "seed": s, "train_loss": loss[k][j], "test_acc": acc[k][j]}
+                         for k in range(4) for j, s in enumerate(seeds)])
+    effects = lesson.knob_effects(runs, settings)
+    assert effects["label"].tolist() == ["default", "η = 0.01", "β₁ = 0.5", "η = 0.01, β₁ = 0.5"]
+    assert effects["moved"].tolist() == ["", "eta", "beta1", "eta+beta1"]
+    # a loss ten times the default's for every seed: the factor is 10, with a zero-width interval
+    assert effects.loc[1, "loss_factor"] == pytest.approx(10.0)
+    assert effects.loc[1, "loss_near"] == pytest.approx(10.0) and effects.loc[1, "loss_far"] == pytest.approx(10.0)
+    assert effects.loc[3, "loss_factor"] == pytest.approx(3.0) and effects.loc[3, "loss_detected"]
+    # setting 2 scatters around the default: the interval contains no change, so the near end is 1
+    assert not effects.loc[2, "loss_detected"] and effects.loc[2, "loss_near"] == 1.0
+    assert effects.loc[2, "loss_low"] < 1 < effects.loc[2, "loss_high"] and effects.loc[2, "loss_far"] > 1
+    # the accuracy difference is lib.stats.paired_difference of the per-seed values
+    from lib import stats
+
+    d = stats.paired_difference(acc[1], acc[0])
+    assert effects.loc[1, "acc_diff"] == pytest.approx(d.mean) and effects.loc[1, "acc_low"] == pytest.approx(d.low)
+    assert effects.loc[1, "acc_detected"] and effects.loc[1, "n"] == 4
+    assert effects.loc[0, "loss_factor"] == 1.0 and effects.loc[0, "acc_diff"] == 0.0
+    assert effects.loc[0, "acc"] == pytest.approx(np.mean(acc[0]))
+    # another reference
+    other = lesson.knob_effects(runs, settings, reference=1)
+    assert other.loc[0, "loss_factor"] == pytest.approx(0.1) and other.loc[0, "label"] == "η = 0.03"
+    with pytest.raises(ValueError, match="Invalid reference"):
+        lesson.knob_effects(runs, settings, reference=4)
+    with pytest.raises(ValueError, match="Invalid runs"):
+        lesson.knob_effects(runs, settings[:3])
+
+
+def test_sweep_marks_diverged_copies_and_rejects_bad_input(digits64):
+    table, _ = lesson.sweep(tiny, digits64, "gd", [{"eta": 0.1}, {"eta": 1e4}], [0], epochs=1, batch_size=50,
+                            max_loss=10.0, progress=False)
+    assert table["diverged"].tolist() == [False, True] and np.isnan(table.loc[1, "test_acc"])
+    with pytest.raises(ValueError, match="different hyperparameters"):
+        lesson.sweep(tiny, digits64, "adam", [{"eta": 0.1}, {"beta1": 0.5}], [0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="Invalid last"):
+        lesson.sweep(tiny, digits64, "adam", [{"eta": 0.1}], [0], last=0, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="sweep sets it"):
+        lesson.sweep(tiny, digits64, "adam", [{"eta": 0.1}], [0], hparams={}, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="Invalid settings"):
+        lesson.sweep(tiny, digits64, "adam", [], [0], epochs=1, progress=False)
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -5,6 +5,7 @@ lib.optim against torch.optim. Here: how the two forms differ (first step, ε, v
 bound on RMSProp's step, and the measurement helpers of the adaptive-learning-rate chapter.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -480,7 +481,7 @@ def test_centered_constant_steps_divide_by_a_vanishing_deviation():
 
 def test_epsilon_scaling_is_blind_to_scale_until_eps():
     table = adaptive.epsilon_scaling((1.0, 1e-4, 1e-12), steps=50, compare=10, eta=0.05, alpha=0.9)
-    deviation = table["max |θ − θ(λ_max = 1)|, first 10 steps"]
+    deviation = table["max |θ − θ(λₘₐₓ = 1)|, first 10 steps"]
     assert deviation.loc[1.0] == 0 and deviation.loc[1e-4] < 1e-3 and deviation.loc[1e-12] > 0.1
     np.testing.assert_allclose(table["|g| at the start"].loc[1e-4] / table["|g| at the start"].loc[1.0], 1e-4)
 
@@ -488,7 +489,7 @@ def test_epsilon_scaling_is_blind_to_scale_until_eps():
 def test_stability_table_finds_two_over_lambda_for_gradient_descent():
     problems = {"bowl": (quadratic(kappa=10.0, angle=0.3, lam_max=4.0), [(1.0, 1.0)], 4.0)}
     table, non_monotone = adaptive.stability_table(problems, {"gd": ("gd", {})}, np.geomspace(1e-3, 10, 9))
-    assert table.loc["bowl", "2/λ_max"] == 0.5
+    assert table.loc["bowl", "2/λₘₐₓ"] == 0.5
     assert table.loc["bowl", "gd"] == pytest.approx(0.5, rel=0.01) and non_monotone == []
 
 
@@ -559,6 +560,12 @@ def test_effective_lr_frames_over_the_whole_control_space(recwarn):
                     out = frame(surface, rule, alpha, eta)
                     assert len(out.items) == 3 and "loss after 60 steps" in out.text[0]
     assert not [w for w in recwarn if issubclass(w.category, (RuntimeWarning, UserWarning))]
+    # each coordinate is named as its surface names it (Surface.axis_labels), with θᵢ beside a name of its own
+    wb = dataclasses.replace(ravine, axis_labels=("W", "b"))
+    frame = adaptive.effective_lr_frames({"ravine": (ravine, np.array([-1.8, 0.9])), "wb": (wb, np.array([-1.8, 0.9])),
+                                          "gorge": (gorge, np.array([0.5, 3.0]))}, 10)
+    names = {k: [i.label for i in frame(k, "rmsprop", 0.9, 0.01).items[:2]] for k in ("ravine", "wb", "gorge")}
+    assert names == {"ravine": ["θ₁", "θ₂"], "wb": ["W (θ₁)", "b (θ₂)"], "gorge": ["x (θ₁)", "y (θ₂)"]}
 
 
 def test_eta_grid_best_eta_is_the_tuned_value():

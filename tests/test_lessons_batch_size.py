@@ -289,6 +289,81 @@ def test_train_until_stops_at_the_target():
     assert never == 5
 
 
+def test_train_until_each_is_train_until_per_seed():
+    digits = data.digits()
+    tiny = data.Dataset(digits.X_train[:200], digits.y_train[:200], digits.X_test[:50], digits.y_test[:50])
+    make = lambda s: models.mlp([64, 8, 10], seed=s)  # noqa: E731
+    probe = {s: train.train(make(s), "gd", tiny, hparams={"eta": 0.5}, steps=30, batch_size=None, eval_every=1,
+                            progress=False) for s in (1, 2, 3)}
+    # a different target per seed; seed 3's is out of reach (max_steps), seed 2's is met before any update
+    targets = {1: float(probe[1].train_loss[12]), 2: float(probe[2].train_loss[0]) + 1.0, 3: -1.0}
+    many, extra = landscape.train_until_each(make, [1, 2, 3], tiny, 0.5, targets, max_steps=30)
+    assert list(many) == [1, 2, 3] and extra == {1: 12, 2: 0, 3: 30}
+    for s in (1, 2, 3):
+        single, k = landscape.train_until(lambda s=s: make(s), tiny, 0.5, targets[s], max_steps=30)
+        assert k == extra[s]
+        for p, q in zip(single.parameters(), many[s].parameters(), strict=True):
+            torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)  # stacked float32: equal up to rounding
+    assert all(torch.equal(p, q) for p, q in zip(many[2].parameters(), make(2).parameters(), strict=True))
+    with pytest.raises(ValueError, match="targets"):
+        landscape.train_until_each(make, [1, 2], tiny, 0.5, {1: 0.1}, max_steps=3)
+    with pytest.raises(ValueError, match="seeds"):
+        landscape.train_until_each(make, [1, 1], tiny, 0.5, {1: 0.1}, max_steps=3)
+    with pytest.raises(ValueError, match="max_steps"):
+        landscape.train_until_each(make, [1], tiny, 0.5, {1: 0.1}, max_steps=0)
+
+
+def test_ratio_interval_is_a_paired_interval_on_the_log_scale():
+    from lib import stats
+
+    b = {0: 1.0, 1: 2.0, 2: 4.0, 3: 0.5}
+    a = {0: 3.0, 1: 6.6, 2: 11.0, 3: 1.6}
+    r = landscape.ratio_interval(a, b)
+    d = stats.paired_difference(np.log(list(a.values())), np.log(list(b.values())))
+    assert (r.ratio, r.low, r.high, r.n) == pytest.approx((math.exp(d.mean), math.exp(d.low), math.exp(d.high), 4))
+    assert r.low < r.ratio < r.high and r.excludes_one and r.low > 2.5
+    # the same ratio on every seed: a point interval
+    same = landscape.ratio_interval({s: 2 * v for s, v in b.items()}, b)
+    assert same.ratio == pytest.approx(2.0) and same.high - same.low == pytest.approx(0.0, abs=1e-12)
+    assert "95 % interval" in r.describe() and "4 seeds" in r.describe()
+    assert not landscape.ratio_interval({0: 1.0, 1: 2.0, 2: 1.0}, {0: 2.0, 1: 1.0, 2: 1.0}).excludes_one
+    with pytest.raises(ValueError, match="seeds"):
+        landscape.ratio_interval({0: 1.0, 1: 2.0}, {0: 1.0, 2: 2.0})
+    with pytest.raises(ValueError, match="positive"):
+        landscape.ratio_interval({0: 1.0, 1: 0.0}, {0: 1.0, 1: 2.0})
+
+
+def test_solution_table_labels_and_paired_by_seed():
+    digits = data.digits()
+    xy, test = (digits.X_train[:100], digits.y_train[:100]), (digits.X_test[:50], digits.y_test[:50])
+    sols = {(name, s): models.mlp([64, 4, 10], seed=s + k) for k, name in enumerate(("a", "b")) for s in (0, 1, 2)}
+    table = landscape.solution_table(sols, xy, test)
+    assert landscape.LAMBDA_MAX == "λₘₐₓ" and landscape.LAMBDA_MAX in table.columns
+    assert not any("_" in c for c in table.columns)  # labels a reader sees: no raw subscripts
+    d = landscape.paired_by_seed(table, "test loss", "b", "a")
+    by = table.set_index(["solution", "seed"])["test loss"]
+    diffs = [by[("b", s)] - by[("a", s)] for s in (0, 1, 2)]
+    assert d.n == 3 and d.mean == pytest.approx(np.mean(diffs))
+    with pytest.raises(ValueError, match="solution"):
+        landscape.paired_by_seed(table, "test loss", "c", "a")
+
+
+def test_valley_width_is_the_mean_flat_width():
+    d = data.digits()
+    xy = (d.X_train[:80], d.y_train[:80])
+    m = models.mlp([64, 4, 10], seed=0)
+    dirs = [landscape.filter_normalized_direction(m, seed=k) for k in range(3)]
+    alphas = np.linspace(-1, 1, 21)
+    expected = landscape.flat_width(landscape.loss_along(m, m, dirs, xy, alphas), 0.05).mean()
+    assert landscape.valley_width(m, m, xy, 0.05, directions=3, alphas=alphas) == pytest.approx(expected)
+    # loss_along (vmapped over α) gives evaluate's numbers
+    sl = landscape.loss_along(m, m, dirs[0], xy, alphas)
+    params = dict(m.named_parameters())
+    for j in (0, 7, 20):
+        loss, acc = landscape.evaluate(m, {k: p + alphas[j] * dirs[0][k] for k, p in params.items()}, xy)
+        assert sl.loss[j] == pytest.approx(loss, rel=1e-5) and sl.accuracy[j] == pytest.approx(acc)
+
+
 @pytest.fixture(scope="module")
 def tiny_digits():
     digits = data.digits()
@@ -358,5 +433,6 @@ def test_noisy_path_frame_never_pins_the_end_to_a_corner(batch, eta):
     (end_marker,) = [item for item in frame.items if isinstance(item, Markers) and item.label == "end"]
     assert end_marker.panel == ("zoom" if inside else "path")
     assert any(isinstance(item, Label) for item in zoom) == (not inside)
+    assert ("not arrived" in frame.text[0]) == (not inside)  # with the distance, too long for the narrow panel
     if batch == 64 and eta == 0.05:  # the case of the bug report: batch GD has not arrived after 30 epochs
         assert not inside and "1 update per epoch" in frame.text[0]

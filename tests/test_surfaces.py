@@ -223,3 +223,23 @@ def test_bad_arguments_elsewhere():
     with pytest.raises(ValueError, match="Invalid critical point kind: 'minimum'"):
         Surface("s", "S", ((0, 1), (0, 1)), (), (CriticalPoint((0.5, 0.5), "minimum"),),
                 f=lambda x, y: x, df=lambda x, y: (1.0, 0.0), d2f=lambda x, y: ((0.0, 0.0), (0.0, 0.0)))
+
+
+def test_two_quadratics_with_the_same_label_are_the_same_surface():
+    """Explorers and tables name a surface by its label: "Quadratic (κ = 10)" must not be turned in one chapter
+    and axis-aligned in another."""
+    settings = [(kappa, angle, lam_max) for kappa in (10.0, 100.0) for angle in (0.0, math.pi / 6, 0.5, math.pi / 2)
+                for lam_max in (1.0, 4.0)]
+    labels = {quadratic(*s).label: s for s in settings}
+    assert len(labels) == len(settings)
+    assert quadratic(10.0).label == "Quadratic (κ = 10)" == quadratic(10.0, angle=math.pi).label
+    assert quadratic(10.0, angle=math.pi / 6).label == "Quadratic (κ = 10, turned 30°)"
+    assert quadratic(50.0, angle=0.3, lam_max=4.0).label == "Quadratic (κ = 50, turned 17.2°, λₘₐₓ = 4)"
+
+
+def test_axis_labels_name_the_parameters():
+    assert lee_network().axis_labels == ("w₁", "w₂")
+    assert quadratic().axis_labels == SURFACES["rosenbrock"].axis_labels == ("θ₁", "θ₂")
+    with pytest.raises(ValueError, match="Invalid axis_labels"):
+        Surface("s", "S", ((0, 1), (0, 1)), (), (), f=lambda x, y: x, df=lambda x, y: (1.0, 0.0),
+                d2f=lambda x, y: ((0.0, 0.0), (0.0, 0.0)), axis_labels=("x",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -516,3 +517,212 @@ def test_text_sizes_follow_the_width_and_match_the_page_captions():
         assert min_text_pt(width) * SHOWN_WIDTH_PX / (72 * width) >= MIN_TEXT_PX
         assert min_text_pt(width) * SHOWN_WIDTH_PX / (72 * width) < MIN_TEXT_PX + 0.2  # no larger than needed
         assert rc["axes.labelsize"] >= rc["xtick.labelsize"] and rc["axes.titlesize"] >= rc["xtick.labelsize"]
+
+
+def _slices(frame) -> tuple[list, list]:
+    lines = [i for i in frame.items if isinstance(i, Line) and i.panel == "slices"]
+    ticks = [i for i in frame.items if isinstance(i, Label) and i.panel == "slices"]
+    return lines, ticks
+
+
+def test_taylor_slices_fill_their_panel_at_every_point():
+    """The slices panel keeps a fixed frame (±1.08 of a per-point scale, the tick labels in the frame): at every
+    point its curves fill between half and all of it, and the tick labels give their true values."""
+    explorer = quadratic_explorer(surfaces=("saddle", "lee_network", "monkey_saddle", "two_minima"), points=5)
+    for surface in ("saddle", "lee_network", "monkey_saddle", "two_minima"):
+        view = explorer.make_view(explorer.view_key((explorer.controls["surface"].values.index(surface), 0, 0)))
+        (spec,) = [s for s in explorer.resolve(view, lambda: ()) if s["ylabel"].startswith("L(θ′")]
+        assert spec["ylim"] == (-1.08, 1.08)
+        for x in explorer.controls["x"].values:
+            for y in explorer.controls["y"].values:
+                lines, ticks = _slices(explorer.frame(surface=surface, x=x, y=y))
+                top = max(float(np.max(np.abs(line.y))) for line in lines)
+                scale = float(ticks[-1].text.replace("−", "-"))
+                assert [t.text for t in ticks][2] == "0" and ticks[-1].y > ticks[0].y
+                if top * scale > 1e-9:  # not a flat slice
+                    assert 0.5 <= top <= 1.0 + 1e-9, (surface, x, y, top)
+    # the saddle at its origin: L(t v) − L(0) = ±t², drawn ÷ its scale
+    lines, ticks = _slices(explorer.frame(surface="saddle", x=0.0, y=0.0))
+    scale = float(ticks[-1].text)
+    np.testing.assert_allclose(sorted(float(np.max(line.y * scale)) for line in lines),
+                               sorted([0.0, 0.0, float(lines[0].x[-1]) ** 2, float(lines[0].x[-1]) ** 2]), atol=1e-9)
+
+
+def test_surface_panels_are_labelled_with_the_surfaces_parameters():
+    explorers = (optimizer_explorer(surfaces=("quadratic", "lee_network"), etas=(0.1,), hparams={}, steps=5),
+                 quadratic_explorer(surfaces=("saddle", "lee_network"), points=3))
+    for explorer in explorers:
+        labels = {}
+        for i, surface in enumerate(explorer.controls["surface"].values):
+            spec = explorer.resolve(explorer.make_view((i,)), lambda: ())[0]
+            labels[surface] = (spec["xlabel"], spec["ylabel"])
+        assert labels["lee_network"] == ("w₁", "w₂") and set(labels.values()) >= {("θ₁", "θ₂")}
+
+
+def test_loss_panel_reaches_down_to_a_fast_run():
+    """RMSProp on an axis-aligned ravine gets below 1e-8 within ten steps: the loss panel goes lower (at most 20
+    decades below its top), so that the run stays visible for more than a few steps; a slow surface keeps 1e-8."""
+    import dataclasses
+
+    from lib.surfaces import get, quadratic
+
+    ravine = dataclasses.replace(quadratic(kappa=100.0, angle=math.pi / 2), starts=((-1.8, 0.9),))
+    explorer = optimizer_explorer(surfaces={"ravine": ravine, "rosenbrock": get("rosenbrock")},
+                                  rules=("rmsprop", "adagrad"), etas=(0.1,), hparams={}, steps=200)
+    specs = explorer.resolve(explorer.make_view((0,)), lambda: ())
+    low, top = specs[1]["ylim"]
+    assert top * 1e-20 <= low <= 1e-17
+    gap = next(i for i in explorer.frame(surface="ravine", rule="rmsprop", eta=0.1, steps=200).items
+               if isinstance(i, Line) and i.panel == "loss").y
+    assert gap[10] < 1e-8 and int(np.sum(gap >= low)) >= 20
+    assert explorer.resolve(explorer.make_view((1,)), lambda: ())[1]["ylim"][0] == pytest.approx(1e-8)
+    text = " ".join(explorer.frame(surface="ravine", rule="rmsprop", eta=0.1, steps=200).text)
+    assert "e0 " not in text + " " and "0.00e" not in text
+
+
+def _overlapping_texts(live, tolerance_px: float = 3.0) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty texts of the live figure (ticks, labels, titles, a frame's labels) whose boxes
+    overlap by more than ``tolerance_px`` both ways: text that runs together."""
+    from matplotlib.text import Text
+
+    figure = live.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    texts = []
+    for t in figure.findobj(Text):
+        if not (t.get_visible() and t.get_text().strip()):
+            continue
+        ax = t.axes
+        for ticks, (lo, hi), v in ((ax.get_xticklabels(), ax.get_xlim(), t.get_position()[0]),
+                                   (ax.get_yticklabels(), ax.get_ylim(), t.get_position()[1])) if ax else ():
+            if t in ticks and not min(lo, hi) - 1e-9 <= v <= max(lo, hi) + 1e-9:
+                break  # a tick outside the view: matplotlib does not draw it
+        else:
+            texts.append((t.get_text(), t.get_window_extent(renderer)))
+    bad = []
+    for i, (a, box_a) in enumerate(texts):
+        for b, box_b in texts[i + 1:]:
+            ox = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            oy = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            if ox > tolerance_px and oy > tolerance_px:
+                bad.append((a, b))
+    return bad
+
+
+@pytest.mark.parametrize("which", ["optimizer", "taylor", "turned"])
+def test_no_text_of_an_explorer_runs_into_another(which):
+    """Tick labels, axis labels, titles and a frame's own tick labels (the Taylor slices) never overlap, in any
+    view, at the default setting: e.g. a long surface title over the top tick label, or ticks run together."""
+    import math as _math
+
+    from lib.surfaces import quadratic
+
+    make = {**STANDARD, "turned": lambda: optimizer_explorer(
+        surfaces={"turned": quadratic(kappa=10.0, angle=_math.pi / 6), "plain": quadratic(kappa=100.0)},
+        rules=("gd",), etas=(0.3,), hparams={}, steps=20)}[which]
+    explorer = make()
+    live = explorer.live()
+    for surface in explorer.controls["surface"].values:
+        live.set(surface=surface)
+        assert _overlapping_texts(live) == [], surface
+
+
+def test_tick_labels_never_run_together():
+    """matplotlib spaces ticks by three font sizes, whatever the labels' width: on a panel about 25 font sizes
+    wide, -1 … 1 got ticks every 0.25 and "−1.00−0.75−0.50" touched. The explorers' locator keeps them apart."""
+    from lib.viz.figure import SpacedLocator
+
+    explorer = Explorer("ticks", {"k": Control((1.0,))}, lambda k: Frame([Line([-1, 1], [0, k], panel="z")]),
+                        panels=(Panel("a", xlim=(0.0, 100.0), ylim=(0.0, 1.0), ylabel="loss"),
+                                Panel("z", xlim=(-1.0, 1.0), ylim=(0.0, 1.0), ylabel="y")),
+                        figsize=(8.0, 3.2), width_ratios=(1.0, 2.0))
+    live = explorer.live()
+    figure = live.figure
+    figure.canvas.draw()
+    for ax in live.axes.values():
+        assert isinstance(ax.xaxis.get_major_locator(), SpacedLocator)
+        lo, hi = ax.get_xlim()
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and lo - 1e-9 <= t.get_position()[0] <= hi + 1e-9]
+        boxes = sorted((t.get_window_extent(figure.canvas.get_renderer()) for t in labels), key=lambda b: b.x0)
+        em = labels[0].get_fontsize() * figure.dpi / 72
+        assert len(labels) >= 3 and min(b.x0 - a.x1 for a, b in itertools.pairwise(boxes)) >= 0.5 * em
+
+
+def test_a_title_wider_than_its_panel_is_wrapped_inside_the_figure():
+    """Constrained layout centres a title over its panel and lets a wider one run off the figure (batch size's
+    "Path over the contours of L(w, b)" began left of it); the explorers break such a title onto lines."""
+    long_title = "Path over the contours of the loss L(w, b) from the same start"
+    explorer = Explorer("titles", {"k": Control((1.0,))}, lambda k: Frame([Line([0, 1], [0, k], panel="b")]),
+                        panels=(Panel("a", xlim=(-1.0, 3.0), ylim=(-1.0, 3.0), aspect="equal", title=long_title,
+                                      xlabel="slope w", ylabel="intercept b"),
+                                Panel("b", xlim=(0.0, 1.0), ylim=(0.0, 1.0), title="Loss gap (mean squared error)")),
+                        figsize=(7.0, 3.0))
+    figure = explorer.live().figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    titles = [ax.title for ax in figure.axes]
+    assert titles[0].get_text().replace("\n", " ") == long_title and "\n" in titles[0].get_text()
+    for ax in figure.axes:
+        assert ax.title.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width + 0.5
+    width, height = figure.bbox.width, figure.bbox.height
+    outside = [t.get_text() for ax in figure.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label)
+               if (box := t.get_window_extent(renderer)).x0 < -1 or box.y0 < -1 or box.x1 > width + 1
+               or box.y1 > height + 1]
+    assert outside == []
+
+
+def test_wrap_to_width_breaks_at_spaces_only_outside_mathtext():
+    from lib.viz.figure import text_width_pt, wrap_to_width
+
+    text = r"gradient norm $\|\partial \ell / \partial z_l\|$ of every layer"
+    lines = wrap_to_width(text, text_width_pt("gradient norm", 12.0) + 1.0, 12.0).split("\n")
+    assert lines[0] == "gradient norm" and r"$\|\partial \ell / \partial z_l\|$" in lines
+    assert " ".join(lines) == text
+    assert wrap_to_width("short", 500.0, 12.0) == "short"
+
+
+def test_tick_labels_of_the_two_axes_never_meet_at_a_corner():
+    """On a map whose axes both start at −2 the x and y labels "−2" met at the lower-left corner (2×3 px on the
+    page); the y label gives way, its tick stays, and every other label is kept."""
+    explorer = Explorer("corner", {"k": Control((1.0,))}, lambda k: Frame([Line([-1, 1], [0, k], panel="map")]),
+                        panels=(Panel("map", xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), aspect="equal",
+                                      xlabel="w₁", ylabel="w₂"),
+                                Panel("loss", xlim=(0.0, 100.0), ylim=(1e-6, 1.0), yscale="log")),
+                        figsize=(7.0, 3.2))
+    figure = explorer.live().figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    shown = {}
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            shown[axis] = [(t.get_loc(), t.label1) for t in axis.get_major_ticks()
+                           if lo - 1e-9 <= t.get_loc() <= hi + 1e-9]
+    map_ax = figure.axes[0]
+    y_labels = {loc: label.get_text() for loc, label in shown[map_ax.yaxis]}
+    assert y_labels[-2.0] == "" and all(text for loc, text in y_labels.items() if loc != -2.0)
+    assert shown[map_ax.yaxis][0][0] == -2.0  # the tick itself stays
+    assert all(label.get_text() for axis in (map_ax.xaxis, figure.axes[1].xaxis) for _, label in shown[axis])
+    x_boxes = [label.get_window_extent(renderer) for ax in figure.axes for _, label in shown[ax.xaxis]]
+    for ax in figure.axes:
+        for _, label in shown[ax.yaxis]:
+            if label.get_text():
+                box = label.get_window_extent(renderer)
+                assert not any(box.overlaps(b) for b in x_boxes), label.get_text()
+
+
+def test_show_table_hides_row_numbers_and_shows_float_labels_briefly(monkeypatch):
+    import IPython.display
+    import pandas as pd
+
+    from lib.viz import show_table
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    show_table(pd.DataFrame({"loss": [0.5, 0.25]}), {"loss": "{:.2f}"})
+    by_label = pd.DataFrame({"loss": [0.5, 0.25]}, index=pd.MultiIndex.from_tuples(
+        [(0.9, "adam"), (0.999, "adam")], names=["β₂", "rule"]))
+    show_table(by_label)
+    plain, labelled = (styler.to_html() for styler in shown)
+    assert ">0<" not in plain and ">1<" not in plain and "0.25" in plain
+    assert ">0.9<" in labelled and ">0.999<" in labelled and "0.900000" not in labelled and ">adam<" in labelled

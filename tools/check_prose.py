@@ -5,7 +5,8 @@
 Every result in the book's prose is glued from the computation (``{glue:text}`name:.3f```). A number may be typed
 only if it is
 
-- a literal in one of the chapter's code cells (a setting the code declares: ``BETAS = [0.5, 0.9, 0.98]``), or
+- a literal in one of the chapter's code cells (a setting the code declares: ``BETAS = [0.5, 0.9, 0.98]``; not a
+  number in a comment, which nothing checks), or
 - declared in a MyST comment line of the chapter, ``% declared: 10 50 (days averaged: 1/(1-β))``, for constants
   and settings that the code does not spell out (the reason goes in parentheses), or
 - 0, 1 or 2, a year (1900-2099), or part of a name ("float64", "L2", "2-D", "Adam's β₁").
@@ -26,7 +27,7 @@ from pathlib import Path
 ALWAYS_ALLOWED = {0.0, 1.0, 2.0}
 NUMBER = re.compile(
     r"(?<![\w.\-−/^_])"  # not part of a name, a path, a power or a subscript
-    r"[-−]?(?:\d{1,3}(?:[,\u2009\u202f ]\d{3})+(?![\d.])|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?"
+    r"[-−]?(?:\d{1,3}(?:[,\u00a0\u2009\u202f ]\d{3})+(?![\d.])|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?"
     r"(?![\w\-]*[A-Za-z_])"  # not followed by letters: "float64", "2-D", "3-class", "1st"
     r"(?!\.\d)"
 )
@@ -43,6 +44,7 @@ LABEL = re.compile(r"^\s*\([\w:.-]+\)=\s*$")
 OPTION = re.compile(r"^\s*:[\w-]+:")
 LIST_MARKER = re.compile(r"^\s*\d+[.)]\s")
 DECLARED = re.compile(r"^\s*%\s*declared:\s*(.*)$")
+TRAILING_COMMENT = re.compile(r"\s#\s.*$")  # "x = 1  # why"; a "#1f77b4" colour has no space after the #
 YEAR = re.compile(r"^(19|20)\d\d$")
 
 
@@ -58,7 +60,7 @@ class Finding:
 
 
 def _value(token: str) -> float:
-    return float(re.sub(r"[,_\u2009\u202f ]", "", token.replace("−", "-")).lstrip("-"))
+    return float(re.sub(r"[,_\u00a0\u2009\u202f ]", "", token.replace("−", "-")).lstrip("-"))
 
 
 def _declared_numbers(text: str) -> list[str]:
@@ -94,7 +96,8 @@ def split(text: str) -> tuple[list[tuple[int, str]], set[float]]:
             continue
         if not body_is_prose:
             if fences and fences[-1][0].startswith("`") and not stripped.startswith("#"):
-                allowed.update(_value(token) for token in CODE_NUMBER.findall(line))
+                # A comment is not a setting: "# 301 578 parameters" once declared a wrong count.
+                allowed.update(_value(token) for token in CODE_NUMBER.findall(TRAILING_COMMENT.sub("", line)))
             continue
         declared = DECLARED.match(line)
         if declared:

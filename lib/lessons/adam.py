@@ -5,9 +5,11 @@ The arena itself (several optimizers in one stacked run, each tuned on held-out 
 :func:`lib.rules.adam_l2_update`: Adam with an L2 penalty in the gradient, ``torch.optim.Adam(weight_decay=λ)``,
 against the decoupled :func:`lib.rules.adamw_update`), :class:`StepRecorder` (the size of every update a rule
 makes inside a stacked run), :class:`StateKeeper` (a rule's last state, e.g. Adam's :math:`\hat v`),
-:func:`correction_factor` (how much larger Adam's early steps are without bias correction), :func:`noisy_labels`
-(a problem on which weight decay matters) and :func:`online_counterexample`, the online problem on which Adam
-fails to converge and AMSGrad does not.
+:func:`correction_factor` (how much larger Adam's early steps are without bias correction), :func:`one_at_a_time`,
+:func:`sweep` and :func:`knob_effects` (the default setting and each one-knob change from it, over many seeds, as
+one stacked run, compared with the default seed by seed),
+:func:`noisy_labels` (a problem on which weight decay matters) and :func:`online_counterexample`, the online
+problem on which Adam fails to converge and AMSGrad does not.
 
 References:
     D. P. Kingma and J. Ba, "Adam: A method for stochastic optimization", ICLR 2015.
@@ -17,26 +19,34 @@ References:
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
+from lib import arena as _arena
 from lib import rules as _rules
 from lib import schedules
 from lib.iterate import iterate, resolve_rule
+from lib.train import StackedHistory, train_stacked
 
 __all__ = [
     "ADAM_L2",
     "Counterexample",
+    "KNOB_NAMES",
     "StateKeeper",
     "StepRecorder",
     "adam_l2_update",
     "correction_factor",
+    "knob_effects",
     "noisy_labels",
+    "one_at_a_time",
     "online_counterexample",
+    "sweep",
 ]
 
 
@@ -138,6 +148,121 @@ def correction_factor(beta1, beta2, t) -> np.ndarray:
     if np.any(t < 1):
         raise ValueError(f"Invalid t: {t} (steps are counted from 1)")
     return (1 - beta1**t) / np.sqrt(1 - beta2**t)
+
+
+# ------------------------------------------------------------------------------------- one knob at a time
+
+
+def one_at_a_time(default: Mapping[str, float], values: Mapping[str, Sequence[float]]) -> list[dict]:
+    """The setting ``default`` first, then for each hyperparameter of ``values`` (in its order) every setting that
+    moves that one hyperparameter to another of its values and keeps all the others at ``default``.
+
+    >>> one_at_a_time({"eta": 0.01, "beta1": 0.9}, {"beta1": [0.0, 0.9, 0.99]})
+    [{'eta': 0.01, 'beta1': 0.9}, {'eta': 0.01, 'beta1': 0.0}, {'eta': 0.01, 'beta1': 0.99}]
+    """
+    default = dict(default)
+    unknown = sorted(set(values) - set(default))
+    if unknown:
+        raise ValueError(f"Invalid values: {unknown} have no default value")
+    settings = [default]
+    for name, options in values.items():
+        if np.ndim(options) != 1:
+            raise ValueError(f"Invalid values[{name!r}]: {options!r} (must be a 1-D sequence)")
+        settings += [{**default, name: v} for v in options if v != default[name]]
+    return settings
+
+
+def sweep(model_fn: Callable, data, rule: str | _rules.Rule, settings: Sequence[Mapping], seeds: Sequence[int], *,
+          last: int = 1, **train_kwargs) -> tuple[pd.DataFrame, StackedHistory]:
+    r"""Train every setting of ``settings`` from every seed of ``seeds`` as one stacked run.
+
+    A setting is a dict of per-copy hyperparameters of ``rule`` (all settings name the same ones), e.g. the list
+    :func:`one_at_a_time` makes; unlike :func:`lib.arena.grid_run` the settings need not form a full factorial.
+    ``train_kwargs`` go to :func:`lib.train.train_stacked` (``epochs``, ``batch_size``, ``max_loss``,
+    ``threads``, …). Seed :math:`s` gives every setting the same initial weights and the same order of
+    mini-batches, so the runs are paired by seed (:func:`lib.arena.compare` with ``by="setting"``).
+
+    Returns a ``DataFrame`` with one row per copy, settings in their order and seeds fastest: ``setting`` (the
+    index into ``settings``), the hyperparameters, ``seed``, ``train_loss``, ``train_acc``, ``test_loss``,
+    ``test_acc`` (the median over the ``last`` evaluations, as in :func:`lib.arena.grid_run`; ``NaN`` for a
+    diverged copy) and ``diverged``; and the :class:`lib.train.StackedHistory`.
+    """
+    if isinstance(last, bool) or not isinstance(last, numbers.Integral) or last < 1:
+        raise ValueError(f"Invalid last: {last!r} (must be an integer >= 1)")
+    settings = [dict(s) for s in settings]
+    if not settings:
+        raise ValueError("Invalid settings: need at least one")
+    names = list(settings[0])
+    for s in settings:
+        if set(s) != set(names):
+            raise ValueError(f"Invalid settings: {sorted(s)} and {sorted(names)} name different hyperparameters")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("Invalid seeds: need at least one")
+    for key in ("hparams", "seeds", "rule"):
+        if key in train_kwargs:
+            raise ValueError(f"Invalid argument {key!r}: sweep sets it")
+    copies = [(k, s) for k in range(len(settings)) for s in seeds]
+    hparams = {name: [settings[k][name] for k, _ in copies] for name in names}
+    history = train_stacked(model_fn, [s for _, s in copies], rule, data, hparams=hparams, **train_kwargs)
+    if last > len(history.eval_step):
+        raise ValueError(f"Invalid last: {last} (the run made {len(history.eval_step)} evaluations)")
+    rows = []
+    for c, (k, s) in enumerate(copies):
+        diverged = bool(history.diverged[c])
+        row = {"setting": k, **settings[k], "seed": s}
+        for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            row[name] = math.nan if diverged else float(np.median(getattr(history, name)[c, -last:]))
+        rows.append({**row, "diverged": diverged})
+    return pd.DataFrame(rows), history
+
+
+KNOB_NAMES = {"eta": "η", "beta1": "β₁", "beta2": "β₂", "eps": "ε"}
+
+
+def knob_effects(runs: pd.DataFrame, settings: Sequence[Mapping], reference: int = 0,
+                 confidence: float = 0.95) -> pd.DataFrame:
+    r"""Each setting of a :func:`sweep` against the setting ``reference`` (the default), paired by seed.
+
+    For the final training loss the comparison is a factor: the mean over seeds of
+    :math:`\log_{10}(L_s / L_{\text{ref},s})` with Student's t-interval (:func:`lib.stats.paired_difference`),
+    shown as :math:`10^{\bar d}` with the interval's ends as factors too; for the test accuracy it is the difference
+    with its t-interval. A diverged copy (``NaN``) leaves its seed out of that pair (:func:`lib.arena.compare`).
+
+    Returns one row per setting, indexed by ``setting``: ``label`` (the moved hyperparameters, e.g. ``"β₁ = 0.99"``,
+    ``"default"`` for the reference), ``moved`` (their names joined by ``"+"``, ``""`` for the reference),
+    ``loss_factor``, ``loss_low``, ``loss_high``, ``loss_detected``, ``loss_near`` and ``loss_far`` (the ends of
+    the interval nearest to and farthest from no change, as factors :math:`\ge 1` in either direction;
+    ``loss_near`` is 1 when the interval contains no change), ``acc`` (mean test accuracy), ``acc_diff``,
+    ``acc_low``, ``acc_high``, ``acc_detected`` and ``n`` (the seeds paired). The reference's row has factor 1,
+    difference 0 and no interval.
+    """
+    settings = [dict(s) for s in settings]
+    if not 0 <= reference < len(settings):
+        raise ValueError(f"Invalid reference: {reference} (expected a setting index below {len(settings)})")
+    if set(runs["setting"]) != set(range(len(settings))):
+        raise ValueError("Invalid runs: their settings are not those given (expected the table of sweep)")
+    base = settings[reference]
+    runs = runs.assign(log_loss=np.log10(runs["train_loss"]))
+    loss = _arena.compare(runs, reference, "log_loss", by="setting", confidence=confidence)
+    acc = _arena.compare(runs, reference, "test_acc", by="setting", confidence=confidence)
+    rows = []
+    for k, setting in enumerate(settings):
+        moved = [name for name in setting if setting[name] != base[name]]
+        low, high = loss.loc[k, "low"], loss.loc[k, "high"]
+        detected = bool(loss.loc[k, "detected"])
+        rows.append({
+            "setting": k,
+            "label": ", ".join(f"{KNOB_NAMES.get(n, n)} = {setting[n]:g}" for n in moved) or "default",
+            "moved": "+".join(moved),
+            "loss_factor": 10 ** loss.loc[k, "diff"], "loss_low": 10**low, "loss_high": 10**high,
+            "loss_detected": detected,
+            "loss_near": 10 ** min(abs(low), abs(high)) if detected else 1.0,
+            "loss_far": 10 ** max(abs(low), abs(high)) if k != reference else 1.0,
+            "acc": acc.loc[k, "mean"], "acc_diff": acc.loc[k, "diff"], "acc_low": acc.loc[k, "low"],
+            "acc_high": acc.loc[k, "high"], "acc_detected": bool(acc.loc[k, "detected"]), "n": int(acc.loc[k, "n"]),
+        })
+    return pd.DataFrame(rows).set_index("setting")
 
 
 # --------------------------------------------------------------------------------------------------- data

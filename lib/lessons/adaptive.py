@@ -118,6 +118,7 @@ def gorge(a: float = 1.0, s: float = 0.05, X: float = 3.0) -> Surface:
         df=lambda x, y: (a * x * y * y + s * (x - X), a * x * x * y + s * y),
         d2f=lambda x, y: ((a * y * y + s, 2.0 * a * x * y), (2.0 * a * x * y, a * x * x + s)),
         formula=rf"\tfrac12\,{a:g}\,x^2y^2 + \tfrac12\,{s:g}\,\bigl((x - {X:g})^2 + y^2\bigr)",
+        axis_labels=("x", "y"),
     )
 
 
@@ -442,7 +443,7 @@ def plot_ravine_sweeps(tables: Mapping[str, pd.DataFrame], *, limit: float, near
                     label="diverged")
         ax.axhspan(floor / 2, near, color=plots.PALETTE[2], alpha=0.1, lw=0, label=f"within {near:g} of the minimum")
         ax.axvline(limit, color="0.35", ls=":", lw=1.0)
-        ax.text(limit * 0.92, 2e-11, "2/λ_b", ha="right", color="0.3")
+        ax.text(limit * 0.92, 2e-11, r"$2/\lambda_b$", ha="right", color="0.3")
         ax.set(xlabel="learning rate η", title=name, ylim=(floor / 2, 10))
         ax.grid(alpha=0.3, which="major")
     axes[0, 0].set_ylabel("distance to the minimum (log)")
@@ -497,14 +498,14 @@ def plot_gorge_race(surface: Surface, runs: Mapping[str, tuple], shown: Sequence
     for i, (label, (traj, eta)) in enumerate(runs.items()):
         ax.semilogy(effective_learning_rates(traj, surface)[0, :, 0] / eta, color=plots.PALETTE[i], lw=1.3,
                     label=label)
-    ax.set(xlabel="step t (start at the top of the gorge)", ylabel="η_x / η (log)", xlim=(0, steps),
+    ax.set(xlabel="step t (start at the top of the gorge)", ylabel=r"$\eta_x/\eta$ (log)", xlim=(0, steps),
            title="x's effective learning rate, relative to η")
     ax.title.set_fontsize(10.5)
     ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0].get_legend_handles_labels()
     more_handles, more_labels = ax.get_legend_handles_labels()
-    fig.legend(handles + more_handles, labels + [f"η_x / η: {label}" for label in more_labels], loc="lower center",
-               ncol=2)
+    fig.legend(handles + more_handles, labels + [rf"$\eta_x/\eta$: {label}" for label in more_labels],
+               loc="lower center", ncol=2)
     fig.tight_layout(rect=(0, 0.3, 1, 1))
     return fig
 
@@ -564,28 +565,28 @@ def centered_constant_steps(steps: int, *, alpha: float = 0.9) -> pd.DataFrame:
 def epsilon_scaling(scales: Sequence[float], *, start=(1.6, 1.6), steps: int = 200, compare: int = 30,
                     **hparams) -> pd.DataFrame:
     """RMSProp (``hparams``: ``eta``, ``alpha``, …) on a tilted bowl (κ = 10) scaled to ``lam_max`` = each of
-    ``scales``; indexed by ``λ_max``: the gradient norm at the start, the largest deviation from the path at the
+    ``scales``; indexed by ``λₘₐₓ``: the gradient norm at the start, the largest deviation from the path at the
     first scale over the first ``compare`` steps, and the distance to the minimum at the end."""
     rows, reference = [], None
     for scale in scales:
         bowl = surfaces.quadratic(kappa=10.0, angle=0.5, lam_max=scale)
         path = run("rmsprop", bowl, start, steps, **hparams).path[0]
         reference = path if reference is None else reference
-        rows.append({"λ_max": scale, "|g| at the start": float(np.linalg.norm(bowl.grad(np.asarray(start)))),
-                     f"max |θ − θ(λ_max = {scales[0]:g})|, first {compare} steps":
+        rows.append({"λₘₐₓ": scale, "|g| at the start": float(np.linalg.norm(bowl.grad(np.asarray(start)))),
+                     f"max |θ − θ(λₘₐₓ = {scales[0]:g})|, first {compare} steps":
                          float(np.abs(path[:compare + 1] - reference[:compare + 1]).max()),
                      f"distance to the minimum after {steps} steps": float(np.linalg.norm(path[-1]))})
-    return pd.DataFrame(rows).set_index("λ_max")
+    return pd.DataFrame(rows).set_index("λₘₐₓ")
 
 
 def stability_table(problems: Mapping[str, tuple], methods: Mapping[str, tuple[str, Mapping]], grid, *,
                     steps: int = 200, rounds: int = 3, points: int = 3) -> tuple[pd.DataFrame, list[str]]:
     """The largest stable η (:func:`largest_stable_eta` with :func:`surface_stability`) of every rule on every
-    problem (label → (surface, starts, λ_max or None)), indexed by ``problem``, with a column ``2/λ_max``; and
+    problem (label → (surface, starts, λ_max or None)), indexed by ``problem``, with a column ``2/λₘₐₓ``; and
     the list of "rule on problem" where stability was not monotone in η."""
     rows, non_monotone = [], []
     for label, (surface, starts, lam) in problems.items():
-        row = {"problem": label, "2/λ_max": 2 / lam if lam else math.nan}
+        row = {"problem": label, "2/λₘₐₓ": 2 / lam if lam else math.nan}
         for name, (rule, hp) in methods.items():
             res = largest_stable_eta(surface_stability(rule, surface, starts, steps, **hp), grid, rounds=rounds,
                                      points=points)
@@ -703,9 +704,9 @@ def effective_lr_frames(surfaces_: Mapping[str, tuple[Surface, np.ndarray]], ste
         traj = run(rule, s, theta0, steps, eta=eta, **hp)
         eff = effective_learning_rates(traj, s)[0]
         t = np.arange(steps)
-        names = ("W", "b") if surface == "ravine" else ("x", "y")
-        items = [Line(t, eff[:, 0], color=plots.PALETTE[0], width=1.7, label=f"{names[0]} (θ₁)"),
-                 Line(t, eff[:, 1], color=plots.PALETTE[1], width=1.7, label=f"{names[1]} (θ₂)"),
+        names = [n if n == theta else f"{n} ({theta})" for n, theta in zip(s.axis_labels, ("θ₁", "θ₂"), strict=True)]
+        items = [Line(t, eff[:, 0], color=plots.PALETTE[0], width=1.7, label=names[0]),
+                 Line(t, eff[:, 1], color=plots.PALETTE[1], width=1.7, label=names[1]),
                  Line([0, steps], [eta, eta], color="#555555", style="--", width=1.0, label="η (gradient descent)")]
         tail = eff[-20:]
         seen = np.isfinite(tail).any(axis=0)  # a coordinate that converged exactly has no gradient to divide by

@@ -43,6 +43,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -58,15 +59,18 @@ from lib import hessian as _hessian
 from lib import losses
 from lib import results as _results
 from lib import schedules as _schedules
+from lib import stats as _stats
 from lib import train as _train
 from lib.checks import invalid
 from lib.viz import Contour, Frame, Label, Line, Markers, View, plots
 
 __all__ = [
+    "LAMBDA_MAX",
     "SCALING_SETTINGS",
     "CostModel",
     "Generalization",
     "GradientNoise",
+    "Ratio",
     "Scaling",
     "Slice",
     "Timing",
@@ -82,21 +86,26 @@ __all__ = [
     "noise_variance",
     "noisy_path_frame",
     "noisy_path_view",
+    "paired_by_seed",
     "parameter_norm",
     "per_example_gradients",
+    "ratio_interval",
     "saved_activation_bytes",
     "scaling_copy",
     "solution_table",
     "time_per_update",
     "top_eigenvalue",
     "train_until",
+    "train_until_each",
     "updates_per_epoch",
+    "valley_width",
     "warmup_updates",
 ]
 
 Params = Mapping[str, torch.Tensor]
 INTERPOLATION_ALPHAS = tuple(np.linspace(-0.5, 1.5, 41).tolist())  # default α of interpolate: beyond both ends
 DIRECTION_ALPHAS = tuple(np.linspace(-1.0, 1.0, 41).tolist())  # default α of loss_along
+LAMBDA_MAX = "λₘₐₓ"  # the column of solution_table with the top Hessian eigenvalue (Unicode subscript: a table label)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -410,6 +419,8 @@ def loss_along(model: nn.Module, theta: nn.Module | Params, directions: Params |
     ``directions`` is one mapping name → tensor (then ``loss`` has shape ``(A,)``) or a sequence of ``D`` of
     them (shape ``(D, A)``), typically :func:`filter_normalized_direction` with seeds ``0 … D-1``; with those,
     :math:`\alpha = 1` moves every filter by as much as its own norm.
+    The :math:`A` points of one direction are evaluated in one ``torch.func.vmap`` call (the values of
+    :func:`evaluate`, up to rounding).
 
     References:
         H. Li et al. (2018), NeurIPS, §4 (1-D plots along filter-normalized directions).
@@ -422,11 +433,24 @@ def loss_along(model: nn.Module, theta: nn.Module | Params, directions: Params |
     for d in dirs:
         _same_keys(params, _params(d), "theta and each direction")
     alphas = _alphas(alphas)
+    loss_fn, classify = _loss_fn(loss)
+    X, y = _data(model, data)
+    target = y.long() if classify else y
+
+    def at(point):  # loss and accuracy at one point, vmapped over the α of a direction
+        out = functional_call(model, point, (X,))
+        acc = (out.argmax(-1) == y).double().mean() if classify else torch.tensor(math.nan, dtype=torch.float64)
+        return loss_fn(out, target), acc
+
     out = np.empty((len(dirs), len(alphas), 2))
-    for i, d in enumerate(dirs):
-        d = _params(d)
-        for j, t in enumerate(alphas.tolist()):
-            out[i, j] = evaluate(model, {k: params[k] + t * d[k].to(params[k]) for k in params}, data, loss)
+    with torch.no_grad():
+        for i, d in enumerate(dirs):
+            d = _params(d)
+            t = {k: torch.as_tensor(alphas, dtype=params[k].dtype).reshape(-1, *[1] * params[k].dim())
+                 for k in params}
+            points = {k: params[k] + t[k] * d[k].to(params[k]) for k in params}  # (A, *shape): one point per α
+            value, acc = vmap(at)(points)
+            out[i, :, 0], out[i, :, 1] = value.double().numpy(), acc.numpy()
     if single:
         out = out[0]
     return Slice(alphas, out[..., 0], out[..., 1])
@@ -657,15 +681,116 @@ def train_until(start: Callable[[], nn.Module], data, eta: float, target: float,
     return model, extra
 
 
+def _stop_after(t: float, *, eta: float, updates: int) -> float:
+    """The learning rate ``eta`` for the first ``updates`` updates (``t = 0, 1, …``), then 0."""
+    return eta if t < updates else 0.0
+
+
+def train_until_each(model_fn: Callable[[int], nn.Module], seeds: Sequence[int], data, eta: float,
+                     targets: Mapping[int, float], max_steps: int = 100) -> tuple[dict[int, nn.Module], dict[int, int]]:
+    r""":func:`train_until` for many seeds at once: continue full-batch gradient descent from ``model_fn(seed)``
+    until the training loss first falls to ``targets[seed]``; returns ``({seed: model}, {seed: updates})``.
+
+    Two :func:`lib.train.train_stacked` runs instead of two runs per seed: a probe of ``max_steps`` updates
+    (evaluated after each) finds every copy's first update count :math:`k_s` with :math:`L \le` ``targets[s]``
+    (``max_steps`` if never); the second run gives copy :math:`s` the learning rate ``eta`` for its first
+    :math:`k_s` updates and 0 afterwards, so that it stops there. Full-batch gradient descent has no data order,
+    so this is :func:`train_until` per seed (float32: equal up to rounding). Copies are selected by their seed
+    labels (:mod:`lib.results`).
+    """
+    if max_steps < 1:
+        raise invalid("max_steps", max_steps, "must be >= 1")
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise invalid("seeds", seeds, "must be distinct, at least one")
+    missing = sorted(set(seeds) - set(targets))
+    if missing:
+        raise invalid("targets", missing, "needs one target per seed")
+    probe = _train.train_stacked(model_fn, seeds, "gd", data, hparams={"eta": eta}, steps=max_steps,
+                                 batch_size=None, eval_every=1, progress=False)
+    extra = {}
+    for s in seeds:
+        (c,) = _results.copies(probe, seed=s)
+        hit = np.flatnonzero(probe.train_loss[c] <= targets[s])
+        extra[s] = int(probe.eval_step[hit[0]]) if hit.size else int(max_steps)
+    longest = max(extra.values())
+    if longest == 0:
+        return {s: model_fn(s) for s in seeds}, extra
+    stops = [functools.partial(_stop_after, eta=float(eta), updates=extra[s]) for s in seeds]
+    run = _train.train_stacked(model_fn, seeds, "gd", data, schedule=stops, schedule_unit="step", steps=longest,
+                               batch_size=None, eval_every=longest, progress=False)
+    models = {}
+    for s in seeds:
+        (c,) = _results.copies(run, seed=s)
+        models[s] = run.load_copy(model_fn(s), c)
+    return models, extra
+
+
+class Ratio(NamedTuple):
+    """A ratio of two settings over seeds, with its confidence interval (see :func:`ratio_interval`)."""
+
+    ratio: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+    @property
+    def excludes_one(self) -> bool:
+        """True if the interval lies entirely above or below 1: the ratio is detected at this level."""
+        return self.low > 1 or self.high < 1
+
+    def describe(self, fmt: str = ".2g") -> str:
+        """``7.1 (95 % interval 5.1 to 9.8, 10 seeds)`` — the form the text uses."""
+        return (f"{self.ratio:{fmt}} ({100 * self.confidence:g} % interval {self.low:{fmt}} to {self.high:{fmt}}, "
+                f"{self.n} seeds)")
+
+
+def ratio_interval(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Ratio:
+    r"""The typical ratio :math:`a_s/b_s` over seeds :math:`s`, with a paired t-interval on the log scale.
+
+    For positive quantities that vary over orders of magnitude (a loss gap, a plateau length) a *ratio* is the
+    natural comparison: :func:`lib.stats.paired_difference` of :math:`\ln a_s` and :math:`\ln b_s`, exponentiated,
+    gives the geometric mean of the per-seed ratios and its interval. ``a`` and ``b`` are ``{seed: value}`` maps.
+    """
+    if set(a) != set(b):
+        raise invalid("seeds", sorted(set(a) ^ set(b)), "expected the same seeds in a and b")
+    values = np.array([[a[s], b[s]] for s in a], dtype=np.float64)
+    if not np.all(values > 0) or not np.all(np.isfinite(values)):
+        raise invalid("values", values.tolist(), "expected positive, finite values (a ratio is taken of logs)")
+    d = _stats.paired_difference(np.log(values[:, 0]), np.log(values[:, 1]), confidence)
+    return Ratio(math.exp(d.mean), math.exp(d.low), math.exp(d.high), d.n, d.confidence)
+
+
+def paired_by_seed(table: pd.DataFrame, column: str, a: str, b: str, confidence: float = 0.95):
+    r"""Paired difference ``a − b`` of ``column`` between two solutions of a :func:`solution_table`-like table
+    (columns ``solution``, ``seed``), selected by their labels: :func:`lib.stats.paired_difference`."""
+    by_seed = table.pivot(index="seed", columns="solution", values=column)
+    for name in (a, b):
+        if name not in by_seed.columns:
+            raise invalid("solution", name, f"expected one of {list(by_seed.columns)}")
+    return _stats.paired_difference(by_seed[a].to_dict(), by_seed[b].to_dict(), confidence)
+
+
+def valley_width(model: nn.Module, theta: nn.Module | Params, data, rise: float, *, directions: int = 5,
+                 alphas=DIRECTION_ALPHAS) -> float:
+    r"""Mean :func:`flat_width` of the loss along ``directions`` filter-normalized directions (seeds ``0 …
+    directions − 1``) through ``theta``: the width, in units of :math:`\alpha`, of the interval around the
+    solution on which the loss stays within ``rise`` of its value there."""
+    dirs = [filter_normalized_direction(theta, seed=k) for k in range(directions)]
+    return float(flat_width(loss_along(model, theta, dirs, data, alphas), rise).mean())
+
+
 def solution_table(solutions: Mapping[tuple[str, int], nn.Module], train, test) -> pd.DataFrame:
     r"""One row per solution ``(name, seed) -> model``: training and test loss, test accuracy, :math:`\lambda_{\max}`
-    of the training loss's Hessian (:func:`top_eigenvalue`) and :math:`\lVert\theta\rVert`."""
+    of the training loss's Hessian (:func:`top_eigenvalue`, column :data:`LAMBDA_MAX`) and
+    :math:`\lVert\theta\rVert`."""
     rows = []
     for (name, seed), model in solutions.items():
         train_loss, _ = evaluate(model, model, train)
         test_loss, test_acc = evaluate(model, model, test)
         rows.append({"solution": name, "seed": seed, "train loss": train_loss, "test loss": test_loss,
-                     "test acc.": test_acc, "λ_max": top_eigenvalue(model, train), "‖θ‖": parameter_norm(model)})
+                     "test acc.": test_acc, LAMBDA_MAX: top_eigenvalue(model, train), "‖θ‖": parameter_norm(model)})
     return pd.DataFrame(rows)
 
 
@@ -835,9 +960,10 @@ def noisy_path_frame(problem, path, batch: int, eta: float, zoom_w, zoom_b) -> F
                   Markers(last[:, 0], last[:, 1], color=plots.PALETTE[1], size=4, label="iterates of the last epoch",
                           panel="zoom")]
     else:
-        items.append(Label(0.5, 0.08, f"not arrived: the end (◆, left) is {distance:.2f} from θ*", coords="axes",
-                           ha="center", va="bottom", size=8.5, panel="zoom"))
+        # the panel is narrow: the distance goes into the text below the figure
+        items.append(Label(0.5, 0.08, "not arrived", coords="axes", ha="center", va="bottom", size=8.5, panel="zoom"))
     spread = float(np.sqrt(np.mean(np.sum((last - problem.theta_star) ** 2, axis=1))))
+    where = "" if inside else f"; not arrived: the end (◆, left) is {distance:.2f} from θ*, outside the zoom"
     return Frame(items, [f"B = {batch} ({_plural(per_epoch, 'update')} per epoch), η = {eta:g}: L − L* at the end "
                          f"{gap[-1]:.2e}, mean over the last epoch {gap[-per_epoch:].mean():.2e}; "
-                         f"RMS distance of the last epoch's iterates from θ*: {spread:.3f}"])
+                         f"RMS distance of the last epoch's iterates from θ*: {spread:.3f}{where}"])

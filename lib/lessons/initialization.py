@@ -81,7 +81,7 @@ SCHEMES = ("normal 1", "normal 0.01", "xavier uniform", "xavier normal", "kaimin
            "orthogonal")
 SCHEME_LABELS = {"normal 1": "N(0, 1)", "normal 0.01": "N(0, 0.01²)", "xavier uniform": "Xavier uniform",
                  "xavier normal": "Xavier normal", "kaiming fan_in": "He (fan-in)", "kaiming fan_out": "He (fan-out)",
-                 "orthogonal": "orthogonal", "scaled": "N(0, σ_w²/n)", "normal": "N(0, s²)",
+                 "orthogonal": "orthogonal", "scaled": "N(0, σ²/n)", "normal": "N(0, s²)",
                  "constant": "all equal"}
 
 _GH_X, _GH_W = np.polynomial.hermite.hermgauss(101)

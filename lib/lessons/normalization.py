@@ -387,7 +387,7 @@ def running_average_explorer(x: torch.Tensor, name: str = "normalization-running
         means, running = running_average(x[:, column:column + 1], p, batch_size, steps)
         gap = float(np.abs(running[steps // 2:, 0] - full).mean())
         return viz.Frame(
-            [viz.Line(t, means[:, 0], color="#9a9a9a", width=0.8, label=f"batch mean μ_B (B = {batch_size})"),
+            [viz.Line(t, means[:, 0], color="#9a9a9a", width=0.8, label=f"mean of each batch (B = {batch_size})"),
              viz.Line(t, running[:, 0], color="#1f77b4", width=1.8, label=f"running mean μ̄, p = {p:g}"),
              viz.Line(t, np.full(steps, full), color="#2ca02c", width=1.0, style="--", label="mean of all data")],
             text=[f"p = {p:g} (torch momentum = {1 - p:.2g}), B = {batch_size}: mean |μ̄ − mean| over the last "
@@ -401,7 +401,7 @@ def running_average_explorer(x: torch.Tensor, name: str = "normalization-running
         curves,
         xlabel="training step",
         ylabel="mean of the feature",
-        caption=("The running mean μ̄ ← p μ̄ + (1 − p) μ_B that batch normalization keeps for evaluation "
+        caption=("The running mean μ̄ ← p μ̄ + (1 − p) × (batch mean) that batch normalization keeps for evaluation "
                  "(lib.norm.BatchNorm1d with momentum = 1 − p), starting from 0, against the batch means it "
                  "averages."),
         figsize=(7.5, 3.2),

@@ -602,7 +602,7 @@ def floor_experiment(problem: LeastSquares, etas, batches, n_seeds: int, steps: 
 
 def floor_explorer_data(problem: LeastSquares, etas, batches, steps: int, n_seeds: int, lam_min: float) -> dict:
     """Runs for the noise-floor explorer: {(η, b, kind): (excess (n_seeds, K), diverged_at, exact expectation)},
-    kind "constant" or "inverse time" (η₀/(1 + t·η₀λ_min/2)), plus the record steps under "step"."""
+    kind "constant" or "inverse time" (η₀/(1 + t·η₀λₘᵢₙ/2)), plus the record steps under "step"."""
     data = {}
     for b in batches:
         cases = [(eta, kind) for eta in etas for kind in ("constant", "inverse time")]

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import contourpy
+import matplotlib as mpl
 import numpy as np
 
 from lib import surfaces as lib_surfaces
@@ -29,8 +30,9 @@ from lib.hessian import classify
 from lib.iterate import resolve_rule
 from lib.rules import RULES
 from lib.trajectories import run
-from lib.viz.declaration import Contour, Control, Frame, Line, Markers, Panel, View
+from lib.viz.declaration import Contour, Control, Frame, Label, Line, Markers, Panel, View
 from lib.viz.explorer import Explorer
+from lib.viz.figure import text_width_pt
 from lib.viz.plots import DIVERGED, PALETTE, contour_levels, critical_point_items, surface_grid
 
 __all__ = ["BETA", "curve_explorer", "optimizer_explorer", "quadratic_explorer"]
@@ -39,6 +41,12 @@ __all__ = ["BETA", "curve_explorer", "optimizer_explorer", "quadratic_explorer"]
 BETA = {"momentum": "beta", "nesterov": "beta", "lee_momentum": "lam", "ewma_momentum": "beta", "adam": "beta1",
         "adamw": "beta1", "unified": "beta1"}
 MODEL_LEVELS = 8  # contours of the Taylor model drawn at most (they cost most of the explorer's page weight)
+# The Taylor explorer's slices panel: its curves differ by orders of magnitude from point to point, so each frame
+# draws them divided by its own scale (:func:`_slice_scale`) inside ±SLICE_LIM, with its own tick labels, TICK_GAP
+# (axes fraction) left of the axis, at the fixed ticks SLICE_TICKS (in units of the scale).
+SLICE_TICKS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+SLICE_LIM = 1.08
+TICK_GAP = 0.02
 _HPARAM_LABELS = {"beta": "momentum β", "alpha": "α", "eps": "ε", "beta2": "β₂", "lam": "λ",
                   "weight_decay": "weight decay"}
 
@@ -73,13 +81,31 @@ def _control(values, label: str, **kwargs) -> Control:
     return Control(values, label=label, default=values[len(values) // 2] if values else None, **kwargs)
 
 
+def _gap_floor(lowest: float, top: float) -> float:
+    """The bottom of the loss panel: ``top`` × 10⁻⁸ (at most 10⁻⁸), lowered to the decade of ``lowest`` (the
+    smallest gap of the default setting) when that run goes further, but never more than 20 decades below
+    ``top``: a fast default run stays on the panel for more than a few steps instead of leaving it at once."""
+    floor = min(1e-8, top * 1e-8)
+    if math.isfinite(lowest) and lowest < floor:
+        floor = max(10.0 ** math.floor(math.log10(lowest)), top * 1e-20)
+    return floor
+
+
 def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
     return f"{v:.2e}".replace("e-0", "e−").replace("e+0", "e").replace("e-", "e−").replace("-", "−")
 
 
 def _loss_floor(surface) -> float | None:
     values = [surface.value(np.array(p.xy)) for p in surface.critical_points if p.kind == "global minimum"]
     return float(min(values)) if values else None
+
+
+def _axis_labels(surface) -> dict[str, str]:
+    """The surface panel's axis labels: the surface's own names of its two parameters."""
+    x, y = getattr(surface, "axis_labels", ("θ₁", "θ₂"))
+    return {"xlabel": x, "ylabel": y}
 
 
 def _surface_view(surface, levels_n: int = 14) -> tuple[list, tuple]:
@@ -110,9 +136,10 @@ def optimizer_explorer(
     ``beta1`` of Adam, …); any other name goes to the rules that have it (``{"alpha": (0.9, 0.99)}``). Default
     ``{"beta": (0.0, 0.5, 0.9)}``. A rule without a hyperparameter ignores it, and the text says so.
     ``steps`` may be one number (fixed) or several (a control). The loss panel shows
-    :math:`L(\theta^t) - L^*` on a log axis when the surface has a global minimum :math:`L^*`, else
-    :math:`L(\theta^t)`; a start that diverges (:func:`lib.trajectories.run`) gets a red cross where its path
-    leaves the frame (:func:`_exit_point`), a legend entry saying so, and its step in the text.
+    :math:`L(\theta^t) - L^*` on a log axis when the surface has a global minimum :math:`L^*` (down to where
+    the default setting gets on the surface, :func:`_gap_floor`), else :math:`L(\theta^t)`; a start that
+    diverges (:func:`lib.trajectories.run`) gets a red cross where its path leaves the frame
+    (:func:`_exit_point`), a legend entry saying so, and its step in the text.
     """
     surfaces = _surfaces(surfaces)
     for r in rules:
@@ -150,11 +177,23 @@ def optimizer_explorer(
         else:
             top = float(np.max(s.value(starts_of[surface]) - floor))
             top = 10.0 ** (math.ceil(math.log10(max(top, 1e-12))) + 1)
-            loss = {"yscale": "log", "ylim": (min(1e-8, top * 1e-8), top), "ylabel": "L(θ) − L*"}
-        return View(items, panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1), "title": s.label},
+            loss = {"yscale": "log", "ylim": (_gap_floor(lowest_gap(surface), top), top), "ylabel": "L(θ) − L*"}
+        return View(items, panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1), "title": s.label,
+                                               **_axis_labels(s)},
                                    "loss": loss})
 
     frames: dict[tuple, Frame] = {}
+
+    def lowest_gap(surface) -> float:
+        """The smallest positive loss gap that the default setting draws on ``surface``: the first frame a reader
+        sees there (both renderings compute it anyway, and :func:`compute` keeps it)."""
+        defaults = {k: c.values[c.default_index] for k, c in controls.items() if k != "surface"}
+        lowest = math.inf
+        for item in compute(surface, **defaults).items:
+            if isinstance(item, Line) and item.panel == "loss":
+                positive = item.y[np.isfinite(item.y) & (item.y > 0)]
+                lowest = min(lowest, float(positive.min())) if positive.size else lowest
+        return lowest
 
     def compute(surface, rule, eta, steps, **values):
         # Settings that differ only in hyperparameters the rule does not have draw the same frame: compute it
@@ -317,7 +356,9 @@ def quadratic_explorer(
     :math:`q(\theta) = L(\theta') + (\theta-\theta')^\top g + \tfrac12(\theta-\theta')^\top H(\theta-\theta')`
     (dashed, at the same levels as the surface's, within ``radius`` × the window around the point) and the
     eigenvectors :math:`v_1, v_2` of :math:`H` (:math:`\lambda_1 \le \lambda_2`). Right: the slices
-    :math:`L(\theta' + t v_i) - L(\theta')` (solid) and :math:`q` along the same lines (dashed). The text gives
+    :math:`L(\theta' + t v_i) - L(\theta')` (solid) and :math:`q` along the same lines (dashed), on a vertical
+    scale of the point's own (:func:`_slice_scale`; the tick labels change with the point), so that the curves
+    fill the panel at a critical point as well as far from one. The text gives
     :math:`L`, :math:`\|g\|`, the eigenvalues and, where :math:`\|g\| \le` ``tol``, the second-derivative test
     (:func:`lib.hessian.classify`); elsewhere the shape of the curvature only.
 
@@ -331,11 +372,37 @@ def quadratic_explorer(
     colors = ("#ff7f0e", "#9467bd")  # v1, v2: not the palette's first colors, which the paths use elsewhere
     model_color = "#d62728"
 
+    def slices(s, theta):
+        """The half-width of the model's window, t, and per eigenvector (v, λ, slice of L, slice of q)."""
+        L0 = float(s.value(theta))
+        g = np.asarray(s.grad(theta), dtype=np.float64)
+        lam, V = np.linalg.eigh(np.asarray(s.hessian(theta), dtype=np.float64))
+        (x0, x1), (y0, y1) = s.bounds
+        half = radius * min(x1 - x0, y1 - y0)
+        t = np.linspace(-half, half, 41)
+        return half, t, [(V[:, i], lam[i], s.value(theta + np.outer(t, V[:, i])) - L0,
+                          t * float(g @ V[:, i]) + 0.5 * lam[i] * t * t) for i in range(2)]
+
+    def scale_of(s, theta) -> float:
+        _, _, curves = slices(s, theta)
+        return _slice_scale(max(float(np.max(np.abs(c))) for *_, a, b in curves for c in (a, b)))
+
     def view(surface):
         s = surfaces[surface]
         (x0, x1), (y0, y1) = s.bounds
-        return View(backgrounds[surface][0], panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1),
-                                                                 "title": s.label}})
+        # the slices' tick labels are the frame's (each point has its own scale): reserve room for the widest
+        texts = {_num(f * scale_of(s, np.array([x, y]))) for x in xs for y in ys for f in SLICE_TICKS}
+
+        def draw(axes):
+            ax = axes["slices"]
+            width = max(text_width_pt(text, mpl.rcParams["ytick.labelsize"]) for text in texts)
+            gap = TICK_GAP * ax.get_position().width * ax.figure.get_figwidth() * 72  # points, as laid out now
+            ax.set_yticks(SLICE_TICKS, labels=[""] * len(SLICE_TICKS))
+            # from the tick marks: past the frame's labels (``gap`` + their width) and a few points more
+            ax.yaxis.labelpad = width + gap + 4.0
+
+        return View(backgrounds[surface][0], draw=draw,
+                    panels={"surface": {"xlim": (x0, x1), "ylim": (y0, y1), "title": s.label, **_axis_labels(s)}})
 
     def compute(surface, x, y):
         s = surfaces[surface]
@@ -344,9 +411,9 @@ def quadratic_explorer(
         L0 = float(s.value(theta))
         g = np.asarray(s.grad(theta), dtype=np.float64)
         H = np.asarray(s.hessian(theta), dtype=np.float64)
-        lam, V = np.linalg.eigh(H)
-        (x0, x1), (y0, y1) = s.bounds
-        half = radius * min(x1 - x0, y1 - y0)
+        lam = np.linalg.eigvalsh(H)
+        half, t, curves = slices(s, theta)
+        scale = scale_of(s, theta)
         u = np.linspace(-half, half, 31)
         dx, dy = np.meshgrid(u, u)
         q = L0 + g[0] * dx + g[1] * dy + 0.5 * (H[0, 0] * dx * dx + 2 * H[0, 1] * dx * dy + H[1, 1] * dy * dy)
@@ -361,17 +428,16 @@ def quadratic_explorer(
                 xy = np.concatenate([part for line in runs for part in (line, gap)][:-1])
                 items.append(Line(xy[:, 0], xy[:, 1], color=model_color, style="--", width=1.1,
                                   label="Taylor model q (dashed)", panel="surface"))
-        t = np.linspace(-half, half, 41)
-        for i in range(2):
-            v = V[:, i]
+        for i, (v, _, along, model) in enumerate(curves):
             seg = theta + np.outer([-0.9 * half, 0.9 * half], v)
             items.append(Line(seg[:, 0], seg[:, 1], color=colors[i], width=2.0,
                               label=f"eigenvector v{'₁₂'[i]} ({'smaller' if i == 0 else 'larger'} λ)",
                               panel="surface"))
-            along = theta + np.outer(t, v)
-            items.append(Line(t, s.value(along) - L0, color=colors[i], width=1.6, panel="slices"))
-            items.append(Line(t, t * float(g @ v) + 0.5 * lam[i] * t * t, color=colors[i], style="--",
-                              width=1.4, panel="slices"))
+            items.append(Line(t, along / scale, color=colors[i], width=1.6, panel="slices"))
+            items.append(Line(t, model / scale, color=colors[i], style="--", width=1.4, panel="slices"))
+        for f in SLICE_TICKS:  # the slices panel's tick labels, in units of this point's scale
+            items.append(Label(-TICK_GAP, (f + SLICE_LIM) / (2 * SLICE_LIM), _num(f * scale), coords="axes",
+                               ha="right", va="center", color="#262626", panel="slices"))
         items.append(Markers([x], [y], color="black", size=6.5, edgecolor="white", label="point θ′",
                              panel="surface"))
         gnorm = float(np.linalg.norm(g))
@@ -396,7 +462,8 @@ def quadratic_explorer(
     }
     panels = (
         Panel("surface", xlabel="θ₁", ylabel="θ₂", aspect="equal"),
-        Panel("slices", xlabel="t (distance along vᵢ)", ylabel="L(θ′ + t vᵢ) − L(θ′)", grid=True),
+        Panel("slices", xlabel="t (distance along vᵢ)", ylabel="L(θ′ + t vᵢ) − L(θ′)", grid=True,
+              ylim=(-SLICE_LIM, SLICE_LIM)),
     )
     caption = caption if caption is not None else (
         "The second-order Taylor model at θ′ (dashed) against the surface: left, its contours at the surface's "
@@ -404,6 +471,18 @@ def quadratic_explorer(
         "eigenvector. Near θ′ they agree; the signs of the eigenvalues decide the kind of a critical point.")
     return Explorer(name, controls, compute, panels=panels, view=view, view_controls=("surface",),
                     caption=caption, figsize=(8.0, 3.4), width_ratios=(1.0, 1.2))
+
+
+def _slice_scale(top: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 × 10ᵏ that is at least ``top`` (1 for a flat slice): the slices
+    panel spans ± this, so its curves fill at least half of it."""
+    if not top > 1e-12:
+        return 1.0
+    k = math.floor(math.log10(top))
+    for m in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * 10.0 ** k >= top * (1 - 1e-9):
+            return float(f"{m * 10.0 ** k:.3g}")
+    return 10.0 ** (k + 1)
 
 
 def _middle(values) -> float:

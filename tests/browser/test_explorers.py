@@ -4,7 +4,8 @@ keyboard and by pointer, and after each move the drawing is checked against the 
 What is drawn must be exactly what ``lib.viz.codec.decode`` reads from the embedded payload for the
 combination the controls show: every vertex of every line, every marker outline, every label, the text lines,
 the legend and the readouts. Every combination of every explorer, read from the page without a browser, also
-draws something inside each of its panels, and no "diverged" mark sits on a corner of its panel unless its path
+draws something inside each of its panels, no text of the drawing lies outside its box (where the card cuts
+it off) or runs into another text, and no "diverged" mark sits on a corner of its panel unless its path
 goes there (clamped marks once landed on a corner their runs never visited). Redraw times are collected
 (``performance.now()`` around each redraw, see ``lib/static/explorer.js``) and printed, never asserted:
 ``benchmarks/explorer_latency.py`` reports them.
@@ -132,6 +133,28 @@ def test_every_page_that_declares_explorers_shows_them():
             assert f"{page_name}.html" in EXPLORERS_BY_PAGE, f"{page_name} builds explorers but none is on its page"
 
 
+# The text of an explorer's drawing (titles, axis and tick labels, a frame's labels) as the browser renders it:
+# what lies outside the drawing's own box, where the card cuts it off ("what (left, right, top, bottom in px)"),
+# and two texts that run into each other ("what / what (overlap in px)"), by more than 2 px.
+TEXT_OUT_OR_OVERLAPPING = """r => {
+  const box = r.querySelector('.lx-plot').getBoundingClientRect();
+  const name = t => `"${t.textContent.replace(/\\s+/g, '').slice(0, 40)}"`;
+  const texts = [...r.querySelectorAll('.lx-plot svg text')].map(t => [t, t.getBoundingClientRect()])
+    .filter(([t, b]) => b.width > 0 && t.textContent.trim() && getComputedStyle(t).visibility !== 'hidden');
+  const out = [];
+  for (const [t, b] of texts) {
+    const past = [box.left - b.left, b.right - box.right, box.top - b.top, b.bottom - box.bottom];
+    if (Math.max(...past) > 2) out.push(`${name(t)} outside (${past.map(Math.round)})`);
+  }
+  texts.forEach(([t, a], i) => texts.slice(i + 1).forEach(([u, b]) => {
+    const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (x > 2 && y > 2) out.push(`${name(t)} / ${name(u)} overlap (${Math.round(x)}×${Math.round(y)})`);
+  }));
+  return out;
+}"""
+
+
 def _payload(root) -> dict:
     return json.loads(root.locator("script.lx-data").text_content())
 
@@ -249,6 +272,7 @@ def test_every_control_by_keyboard_and_pointer_draws_exactly_the_embedded_data(p
     payload = _payload(root)
     state = root.evaluate(STATE)
     _check_drawing(state, payload)
+    assert root.evaluate(TEXT_OUT_OR_OVERLAPPING) == [], "text cut off by the explorer's box or run together"
     controls = root.locator("[data-control]")
     assert controls.count() == sum(len(c["texts"]) > 1 for c in payload["controls"])
     for k in range(controls.count()):
@@ -263,6 +287,7 @@ def test_every_control_by_keyboard_and_pointer_draws_exactly_the_embedded_data(p
                 _move(page, control, how, last)
                 state = root.evaluate(STATE)
                 _check_drawing(state, payload)
+                assert root.evaluate(TEXT_OUT_OR_OVERLAPPING) == [], f"{label}: text cut off or run together"
                 assert state["timings"] > before["timings"] or state["combo"] == before["combo"]
                 if state["frame"] != before["frame"]:
                     assert state["svg"] != before["svg"], f"{label}: the frame changed but the drawing did not"

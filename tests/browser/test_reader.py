@@ -2,7 +2,8 @@
 
 For each page, width and colour scheme (the theme follows the operating system's, as a reader's browser would):
 
-- no page scrolls sideways; wide content (a display equation, a table) scrolls inside its own box, and that box
+- no page scrolls sideways, at the two widths above and at the laptop widths between the theme's breakpoints
+  (1000, 1100, 1200 px); wide content (a display equation, a table) scrolls inside its own box, and that box
   shows a cue (a shadow at the edge with more content). On a phone MathJax 4 breaks long display equations, so
   the few that still scroll are listed in ``WIDE_EQUATIONS`` with the reason;
 - table cells never break a number inside (``9.73e-`` / ``03``);
@@ -30,6 +31,7 @@ GALLERY = HTML.parent / "gallery"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SKIPPED_PAGES = {"genindex.html", "search.html", "index.html"}
 VIEWPORTS = {"phone": (390, 844), "desktop": (1280, 900)}
+LAPTOP_WIDTHS = (1000, 1100, 1200)
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # Display equations allowed to be wider than a 390-px column (they scroll in their box, with the cue), by page and
@@ -229,3 +231,32 @@ def test_page_reads_well(open_page, site_url, page_name, viewport, scheme):
             problems.append("axe-core: serious or critical WCAG 2 A/AA violations:\n  " + "\n  ".join(violations))
     _gallery(page, page_name, viewport, scheme)
     assert not problems, f"{page_name} at {VIEWPORTS[viewport][0]} px, {scheme}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_no_page_scrolls_sideways_at_laptop_widths(open_page, site_url, page_name):
+    """Between 992 px (the theme widens full-width cells into the right margin) and 1280 px (the margin exists)."""
+    page = _open(open_page, site_url, page_name, "desktop", "light")
+    problems = []
+    for width in LAPTOP_WIDTHS:
+        page.set_viewport_size({"width": width, "height": VIEWPORTS["desktop"][1]})
+        page.evaluate(SETTLE)
+        sideways = page.evaluate(SIDEWAYS)
+        if sideways:
+            problems.append(f"at {width} px: " + "; ".join(sideways))
+    assert not problems, f"{page_name} scrolls sideways:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page_name", [p for p in PAGES if p.startswith("chapters/")])
+def test_an_explorer_sits_on_the_page_in_dark_mode(open_page, site_url, page_name):
+    """The theme's light grey box for HTML outputs showed as a strip around each explorer's white card."""
+    page = _open(open_page, site_url, page_name, "desktop", "dark")
+    boxed = page.evaluate("""() => [...document.querySelectorAll('figure.lx')].flatMap(f => {
+      const out = [];
+      for (let a = f.parentElement; a && !a.matches('article'); a = a.parentElement) {
+        const bg = getComputedStyle(a).backgroundColor;
+        if (!['transparent', 'rgba(0, 0, 0, 0)'].includes(bg)) out.push(`${f.dataset.explorer}: ${a.className} ${bg}`);
+      }
+      return out;
+    })""")
+    assert boxed == [], f"{page_name}: an explorer sits in a coloured box in dark mode: {boxed}"
