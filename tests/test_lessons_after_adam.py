@@ -74,6 +74,17 @@ def test_explorer_sweeps_its_whole_control_space_without_warnings():
             assert frame.items and frame.text
 
 
+def test_explorer_opens_where_the_optimizer_arrives():
+    """At the old default η = 0.01 Adam covered a fifth of the quadratic in 100 steps and its loss curves were
+    nearly flat: the first frame showed nothing of the chapter's point."""
+    from lib.viz.declaration import Line
+
+    ex = aa.explorer()
+    frame = ex.frame(**ex.values(ex.default_indices()))
+    curves = [np.asarray(item.y, float) for item in frame.items if isinstance(item, Line) and item.panel == "loss"]
+    assert curves and all(y[-1] < 1e-3 * y[0] for y in curves)
+
+
 def test_state_bytes_counts_tensors():
     w = torch.zeros(10, 3, requires_grad=True)
     opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)

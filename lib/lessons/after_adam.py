@@ -320,7 +320,7 @@ def explorer(name: str = "after-adam-surfaces"):
         name,
         surfaces=("quadratic", "rosenbrock", "himmelblau"),
         rules=EXPLORER_RULES,
-        etas=viz.Control((0.001, 0.003, 0.01, 0.03, 0.1), label="learning rate η", format=".3g", default=0.01),
+        etas=viz.Control((0.001, 0.003, 0.01, 0.03, 0.1), label="learning rate η", format=".3g", default=0.1),
         hparams={"beta": viz.Control((0.0, 0.5, 0.9), label="momentum β (β₁)", format=".3g", default=0.9)},
         steps=100,
     )
