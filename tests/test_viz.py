@@ -288,6 +288,8 @@ def test_static_html_is_self_contained_and_labelled(parabola):
         assert f'id="{cid}"' in page
     assert 'type="range"' in page and "aria-valuetext=" in page
     assert "window.libExplorer" in page and ".lx-plot" in page  # the viewer's JS and CSS are inlined
+    # the plot sits in a box that scrolls sideways on a phone and that a keyboard can reach
+    assert re.search(r'<div class="lx-scroll" tabindex="0"><div class="lx-plot"', page)
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
     assert "<figcaption>Gradient descent on a parabola.</figcaption>" in page
 

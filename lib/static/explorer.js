@@ -191,6 +191,14 @@
         draw(ex);
       });
     }
+    const scroller = root.querySelector(".lx-scroll");
+    const cue = () => {
+      const more = scroller.scrollWidth - scroller.clientWidth - scroller.scrollLeft;
+      scroller.classList.toggle("lx-more-left", scroller.scrollLeft > 1);
+      scroller.classList.toggle("lx-more-right", more > 1);
+    };
+    scroller.addEventListener("scroll", cue, { passive: true });
+    new ResizeObserver(cue).observe(scroller); // also once laid out, and when the drawing or the window changes
     root.dataset.mounted = "1";
     root.libExplorer = ex;
     instances[data.name] = ex;

@@ -194,9 +194,10 @@ def static_html(explorer: Explorer) -> str:
     return (
         f'<figure class="lx tex2jax_ignore mathjax_ignore" id="{uid}" data-explorer="{explorer.name}">'
         f'<div class="lx-controls" role="group" aria-label="controls">{"".join(controls)}</div>'
+        f'<div class="lx-scroll" tabindex="0">'
         f'<div class="lx-plot" role="img" aria-label="{caption or html.escape(explorer.name)}">'
         f'<div class="lx-bg"></div><svg class="lx-fg" viewBox="0 0 {w} {h}" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-hidden="true"></svg></div>'
+        f'xmlns="http://www.w3.org/2000/svg" aria-hidden="true"></svg></div></div>'
         f'<div class="lx-legend"></div><div class="lx-text" aria-live="polite"></div>'
         f'{f"<figcaption>{caption}</figcaption>" if caption else ""}'
         f'<script type="application/json" class="lx-data">{data}</script>'

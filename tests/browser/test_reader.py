@@ -260,3 +260,45 @@ def test_an_explorer_sits_on_the_page_in_dark_mode(open_page, site_url, page_nam
       return out;
     })""")
     assert boxed == [], f"{page_name}: an explorer sits in a coloured box in dark mode: {boxed}"
+
+
+# Each explorer on the page: the smallest text of its drawing as shown (px), and whether its plot box scrolls and
+# which edges show the fade that says there is more.
+EXPLORER_TEXT = """() => [...document.querySelectorAll('figure.lx')].map(f => {
+  const sizes = [...f.querySelectorAll('.lx-plot svg')].flatMap(svg => {
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    // a text's size is that of its largest part: "10" of a tick label "10⁻⁴", not the superscript
+    return [...svg.querySelectorAll('text')].filter(t => t.textContent.trim())
+      .map(t => Math.max(...[t, ...t.querySelectorAll('tspan')].map(e => parseFloat(getComputedStyle(e).fontSize)))
+        * scale);
+  });
+  const box = f.querySelector('.lx-scroll');
+  return {name: f.dataset.explorer, smallest: Math.min(...sizes), scrolls: box.scrollWidth > box.clientWidth + 1,
+          right: box.classList.contains('lx-more-right'), left: box.classList.contains('lx-more-left')};
+})"""
+PHONE_TEXT_PX = 11.0  # the text of a plot 530 px wide; at 1280 px it is 14 px (lib.viz.figure.MIN_TEXT_PX)
+
+
+@pytest.mark.parametrize("page_name", [p for p in PAGES if p.startswith("chapters/")])
+def test_explorers_on_a_phone_keep_readable_text_and_scroll_with_a_cue(open_page, site_url, page_name):
+    """Scaled into a 358-px column an explorer's text was 7 px; its plot now keeps 530 px and scrolls sideways in
+    its own box, fading out at the edge that has more."""
+    page = _open(open_page, site_url, page_name, "phone", "light")
+    problems = []
+    for found in page.evaluate(EXPLORER_TEXT):
+        if found["smallest"] < PHONE_TEXT_PX - 0.05:
+            problems.append(f"{found['name']}: text {found['smallest']:.1f} px")
+        if not (found["scrolls"] and found["right"] and not found["left"]):
+            problems.append(f"{found['name']}: the plot does not scroll with the cue at its right edge: {found}")
+    boxes = page.locator("figure.lx .lx-scroll")
+    for k in range(boxes.count()):
+        box = boxes.nth(k)
+        box.evaluate("b => { b.scrollLeft = b.scrollWidth; b.dispatchEvent(new Event('scroll')); }")
+        edges = box.evaluate("b => [b.classList.contains('lx-more-left'), b.classList.contains('lx-more-right')]")
+        if edges != [True, False]:
+            problems.append(f"explorer {k}: scrolled to the end, the cue shows (left, right) = {edges}")
+    desktop = _open(open_page, site_url, page_name, "desktop", "light")
+    for found in desktop.evaluate(EXPLORER_TEXT):
+        if found["scrolls"] or found["right"] or found["left"]:
+            problems.append(f"at 1280 px {found['name']} scrolls sideways or shows the cue: {found}")
+    assert not problems, f"{page_name}:\n" + "\n".join(problems)
